@@ -6,8 +6,9 @@ frozen object down. Secrets are `SecretStr` so they never reach a log or a repr 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -130,11 +131,15 @@ class Settings(BaseSettings):
             return self.kafka_session_timeout_ms
         return EMBEDDED_SESSION_TIMEOUT_MS if self.kafka_embedded else 45_000
 
-    def kafka_config(self, **overrides: str | int | bool) -> dict[str, str | int | bool]:
-        """The librdkafka configuration shared by every client, with `overrides` on top."""
+    def kafka_config(self, **overrides: Any) -> dict[str, Any]:
+        """The librdkafka configuration shared by every client, with `overrides` on top.
+
+        librdkafka's own log lines go to the Python logger ``librdkafka``, not raw to stderr.
+        """
         if self.kafka_bootstrap_servers is None:
             raise ConfigError("no Kafka: set CDP_KAFKA_BOOTSTRAP_SERVERS or start `cdp up`")
-        config: dict[str, str | int | bool] = {
+        config: dict[str, Any] = {
+            "logger": logging.getLogger("librdkafka"),
             "bootstrap.servers": self.kafka_bootstrap_servers,
             "security.protocol": self.kafka_security_protocol,
         }
@@ -148,7 +153,7 @@ class Settings(BaseSettings):
         config.update(overrides)
         return config
 
-    def producer_config(self) -> dict[str, str | int | bool]:
+    def producer_config(self) -> dict[str, Any]:
         """An idempotent, acks=all producer that fails a send after the delivery timeout."""
         return self.kafka_config(
             **{
@@ -161,7 +166,7 @@ class Settings(BaseSettings):
             }
         )
 
-    def consumer_config(self, group_id: str, **overrides: str | int | bool) -> dict[str, str | int | bool]:
+    def consumer_config(self, group_id: str, **overrides: Any) -> dict[str, Any]:
         """A manually committing consumer of `group_id`, with the session timeout above."""
         return self.kafka_config(
             **{

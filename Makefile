@@ -1,0 +1,44 @@
+# cdp — run `make` for the list of targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help install run test lint format bench clean
+
+help: ## Show the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-8s\033[0m %s\n", $$1, $$2}'
+
+install: $(STAMP) ## Create .venv and install cdp with its test extras
+
+$(STAMP): pyproject.toml setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+run: install ## Run the whole platform (embedded Kafka + Postgres unless configured)
+	$(BIN)/cdp up
+
+test: install ## Run the tests: unit, integration (real Kafka + Postgres) and e2e
+	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests for: $(PYTEST_ARGS)"; exit 0; fi; exit $$rc
+
+lint: install ## ruff format --check, ruff check, mypy --strict
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/python scripts/typecheck.py
+
+format: install ## Format and autofix with ruff
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install ## Benchmarks (figures printed and written under bench-results/)
+	$(BIN)/cdp bench ingest
+
+clean: ## Remove the venv, the embedded stack's data and caches
+	rm -rf $(VENV) .cdp build .pytest_cache .mypy_cache .ruff_cache
