@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import httpx
 from pydantic import SecretStr
 
 from cdp.db import create_engine, upgrade
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 SERVICES: tuple[str, ...] = ("collector",)
 DATABASE = "cdp"
 STOP_GRACE_S = 10.0
+#: A cold start imports FastAPI, confluent-kafka and fastavro and joins the broker: ~2 s here.
+READY_TIMEOUT_S = 60.0
 
 
 @dataclass
@@ -97,6 +100,7 @@ class Supervisor:
     """Runs each service as `python -m cdp <service>` and stops them all together."""
 
     settings: Settings
+    broker: EmbeddedBroker | None = None
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def child_env(self) -> dict[str, str]:
@@ -115,13 +119,22 @@ class Supervisor:
                 [sys.executable, "-m", "cdp", name], env=env, stdin=subprocess.DEVNULL
             )
 
+    def failed(self) -> str | None:
+        """The name of a service (or the embedded broker) that has exited, if any."""
+        if self.broker is not None and not self.broker.running():
+            return "embedded broker"
+        for name, child in self.children.items():
+            if child.poll() is not None:
+                return name
+        return None
+
     def wait(self) -> str | None:
-        """Block until a signal arrives (returns None) or a child exits (returns its name)."""
+        """Block until a signal arrives (returns None) or a service exits (returns its name)."""
         stop = _SignalLatch()
         while not stop.fired:
-            for name, child in self.children.items():
-                if child.poll() is not None:
-                    return name
+            failed = self.failed()
+            if failed is not None:
+                return failed
             time.sleep(0.2)
         return None
 
@@ -165,11 +178,13 @@ def run_stack(settings: Settings, announce: Callable[[str], None] = print) -> in
                 kafka_bootstrap_servers=resolved.kafka_bootstrap_servers or "",
                 database_url=resolved.require_database_url(),
                 collector_url=collector_url,
+                kafka_embedded=resolved.kafka_embedded,
             ),
         )
         key = dev_write_key(resolved) if resolved.environment == "development" else None
-        supervisor = Supervisor(resolved)
+        supervisor = Supervisor(resolved, broker=services.broker)
         supervisor.start()
+        wait_ready(f"{collector_url}/readyz", supervisor)
         announce(_banner(resolved, collector_url, key))
         failed = supervisor.wait()
         if failed is not None:
@@ -180,6 +195,20 @@ def run_stack(settings: Settings, announce: Callable[[str], None] = print) -> in
         if supervisor is not None:
             supervisor.stop()
         services.stop()
+
+
+def wait_ready(url: str, supervisor: Supervisor, timeout: float = READY_TIMEOUT_S) -> None:
+    """Wait until `url` answers 200, failing early if a service exits meanwhile."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        failed = supervisor.failed()
+        if failed is not None:
+            raise CdpError(f"{failed} exited while starting")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise CdpError(f"{url} was not ready within {timeout:.0f}s")
 
 
 def _banner(settings: Settings, collector_url: str, key: str | None) -> str:

@@ -30,7 +30,11 @@ __all__ = ["create_app"]
 
 _Ingest = Callable[[Request, str | None, str], Awaitable[Response]]
 
-BATCH_PATHS = ("batch", "import")
+BATCH_PATHS = ("batch", "import", "b")
+
+#: analytics.js (analytics-next) posts each message to the first letter of its type, and batches
+#: to `/b`, under its `apiHost`; these aliases make an unmodified browser tracker work.
+SHORT_PATHS = {kind[0]: kind for kind in ("track", "page", "identify", "group", "alias", "screen")}
 
 
 @dataclass
@@ -84,6 +88,7 @@ def create_app(settings: Settings) -> FastAPI:
                     authorization=request.headers.get("authorization"),
                     client_ip=request.client.host if request.client else None,
                     message_type=message_type,
+                    endpoint=f"/v1/{endpoint}",
                 )
             )
         except RequestRejected as refusal:
@@ -95,7 +100,9 @@ def create_app(settings: Settings) -> FastAPI:
         return _json(200, {"success": True, "accepted": outcome.accepted, "rejected": outcome.rejected})
 
     for kind in sorted(MESSAGE_TYPES):
-        _route_single(app, ingest, kind)
+        _route_single(app, ingest, kind, kind)
+    for short, kind in SHORT_PATHS.items():
+        _route_single(app, ingest, short, kind)
     for path in BATCH_PATHS:
         _route_batch(app, ingest, path)
 
@@ -121,11 +128,11 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
-def _route_single(app: FastAPI, ingest: _Ingest, kind: str) -> None:
+def _route_single(app: FastAPI, ingest: _Ingest, path: str, kind: str) -> None:
     async def endpoint(request: Request) -> Response:
-        return await ingest(request, kind, kind)
+        return await ingest(request, kind, path)
 
-    app.add_api_route(f"/v1/{kind}", endpoint, methods=["POST"], name=kind)
+    app.add_api_route(f"/v1/{path}", endpoint, methods=["POST"], name=path)
 
 
 def _route_batch(app: FastAPI, ingest: _Ingest, path: str) -> None:

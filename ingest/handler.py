@@ -11,7 +11,7 @@ from cdp.ingest.body import decode_body
 from cdp.ingest.errors import RequestRejected, Unauthorized
 from cdp.ingest.observability import count_accepted, count_rejected
 from cdp.ingest.publisher import Publisher
-from cdp.ingest.sources import SourceCache
+from cdp.ingest.sources import Source, SourceCache
 from cdp.ingest.validate import BatchContext, validate_batch
 from cdp.kafka import BrokerUnavailable
 from cdp.settings import Limits
@@ -29,6 +29,7 @@ class IngestRequest:
     client_ip: str | None
     message_type: str | None
     """The type named by the path (`/v1/track`), or None for `/v1/batch` and `/v1/import`."""
+    endpoint: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,19 +47,15 @@ class Handler:
         self._publisher = publisher
 
     async def handle(self, request: IngestRequest) -> Outcome:
+        header_key = write_key_from(request.authorization, {})
+        source = await self._authenticate(header_key) if header_key else None
         body = decode_body(request.body, request.content_encoding, self._limits)
-        write_key = write_key_from(request.authorization, body)
-        if write_key is None:
-            raise Unauthorized("no write key: send it as the Basic auth user name or as writeKey")
-        source = await self._sources.resolve(write_key)
         if source is None:
-            raise Unauthorized("unknown write key")
-        if not source.enabled:
-            raise Unauthorized(f"source {source.name} is disabled")
+            source = await self._authenticate(write_key_from(None, body))
         items, batch = self._unpack(body, request, source.id)
         oks, errs = validate_batch(items, batch, request.message_type)
         try:
-            await self._publisher.publish(oks, errs, source.id)
+            await self._publisher.publish(oks, errs, source.id, origin=request.endpoint or None)
         except BrokerUnavailable as exc:
             raise RequestRejected(503, "unavailable", f"events not stored, retry later: {exc}") from exc
         count_accepted(len(oks))
@@ -67,6 +64,17 @@ class Handler:
         if request.message_type is not None and errs:
             raise RequestRejected(400, errs[0].reason, errs[0].message)
         return Outcome(len(oks), len(errs))
+
+    async def _authenticate(self, write_key: str | None) -> Source:
+        """The enabled source of `write_key`; a key in the Basic header is checked before the body is read."""
+        if write_key is None:
+            raise Unauthorized("no write key: send it as the Basic auth user name or as writeKey")
+        source = await self._sources.resolve(write_key)
+        if source is None:
+            raise Unauthorized("unknown write key")
+        if not source.enabled:
+            raise Unauthorized(f"source {source.name} is disabled")
+        return source
 
     def _unpack(
         self, body: dict[str, Any], request: IngestRequest, source_id: str

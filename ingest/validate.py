@@ -136,9 +136,9 @@ def _accept(item: Any, batch: BatchContext, forced_type: str | None) -> Accepted
 def _identifier(item: dict[str, Any], field: str) -> str | None:
     """An id as text: numbers are accepted as SDKs send them, empty and null mean absent."""
     value = item.get(field)
-    if value is None or isinstance(value, bool):
+    if value is None:
         return None
-    if isinstance(value, int | float):
+    if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     if not isinstance(value, str):
         raise _Invalid("invalid_identity", f"{field} must be a string or a number")
@@ -193,6 +193,6 @@ def _message_id_of(item: Any) -> str | None:
         value = item.get("messageId")
         if isinstance(value, str) and value:
             return value
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, int | float) and not isinstance(value, bool):
             return str(value)
     return None

@@ -18,6 +18,9 @@ __all__ = ["EmbeddedBroker", "free_port"]
 
 #: Tansu answers in about 0.1 s here; the deadline leaves room for a loaded CI machine.
 START_TIMEOUT_S = 20.0
+#: Tansu lingers about 10 s after SIGTERM; its storage is memory only, so nothing is lost by
+#: killing it after a short grace.
+STOP_GRACE_S = 2.0
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -84,7 +87,7 @@ class EmbeddedBroker:
         else:
             self._process.terminate()
         try:
-            self._process.wait(10)
+            self._process.wait(STOP_GRACE_S)
         except subprocess.TimeoutExpired:
             self._process.kill()
-            self._process.wait(10)
+            self._process.wait(STOP_GRACE_S)

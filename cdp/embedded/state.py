@@ -22,6 +22,7 @@ class StackState(BaseModel):
     kafka_bootstrap_servers: str
     database_url: str
     collector_url: str
+    kafka_embedded: bool = True
 
 
 def write_state(home: Path, state: StackState) -> None:
@@ -53,9 +54,10 @@ def apply_stack_state(settings: Settings) -> Settings:
     state = read_state(settings.home)
     if state is None:
         return settings
-    update: dict[str, object] = {"kafka_embedded": True}
+    update: dict[str, object] = {}
     if settings.kafka_bootstrap_servers is None:
         update["kafka_bootstrap_servers"] = state.kafka_bootstrap_servers
+        update["kafka_embedded"] = state.kafka_embedded
     if settings.database_url is None:
         from pydantic import SecretStr
 

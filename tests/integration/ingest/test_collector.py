@@ -143,3 +143,33 @@ def test_health_readiness_and_metrics(collector: RunningCollector, write_key: st
     assert 'cdp_collector_events_total{outcome="accepted",reason=""}' in metrics
     assert "cdp_collector_produce_seconds_bucket" in metrics
     assert 'cdp_collector_requests_total{endpoint="track",status="200"}' in metrics
+
+
+@pytest.mark.parametrize(
+    ("path", "kind", "fields"),
+    [
+        ("/v1/t", "track", {"event": "Clicked"}),
+        ("/v1/p", "page", {"name": "Home"}),
+        ("/v1/i", "identify", {"traits": {"plan": "pro"}}),
+        ("/v1/g", "group", {"groupId": "acme"}),
+        ("/v1/a", "alias", {"previousId": "anon-1"}),
+        ("/v1/s", "screen", {"name": "Cart"}),
+    ],
+)
+def test_analytics_js_short_paths(
+    collector: RunningCollector, write_key: str, path: str, kind: str, fields: dict[str, Any]
+) -> None:
+    body = {"userId": "u", "writeKey": write_key, **fields}
+
+    r = post(collector, path, body, None, headers={"Content-Type": "text/plain"})
+
+    assert r.status_code == 200
+    [record] = read_all(collector.settings, collector.settings.topics.raw)
+    assert record.value["type"] == kind
+
+
+def test_analytics_js_batch_path(collector: RunningCollector, write_key: str) -> None:
+    body = {"writeKey": write_key, "batch": [{"type": "track", "anonymousId": "a", "event": "e", "messageId": "b-1"}]}
+
+    assert post(collector, "/v1/b", body, None).status_code == 200
+    assert [r.value["message_id"] for r in read_all(collector.settings, collector.settings.topics.raw)] == ["b-1"]
