@@ -2,7 +2,7 @@
 
 from cdp.schemas.catalog import DEAD_LETTER, EVENT, ManifestCatalog, RegistryCatalog
 from cdp.schemas.codec import Codec, codec_for
-from cdp.schemas.errors import DecodeError, SchemaError
+from cdp.schemas.errors import DecodeError, RegistryUnavailable, SchemaError, UnknownSchema
 
 __all__ = [
     "DEAD_LETTER",
@@ -10,7 +10,9 @@ __all__ = [
     "Codec",
     "DecodeError",
     "ManifestCatalog",
+    "RegistryUnavailable",
     "RegistryCatalog",
     "SchemaError",
+    "UnknownSchema",
     "codec_for",
 ]

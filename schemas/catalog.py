@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import orjson
 from fastavro import parse_schema
 
-from cdp.schemas.errors import SchemaError
+from cdp.schemas.errors import RegistryUnavailable, SchemaError, UnknownSchema
 
 __all__ = ["AVRO_DIR", "EVENT", "DEAD_LETTER", "ManifestCatalog", "RegistryCatalog", "SchemaCatalog"]
 
@@ -22,6 +22,7 @@ EVENT = "cdp.Event"
 DEAD_LETTER = "cdp.DeadLetter"
 
 ParsedSchema = Any
+NOT_FOUND = 404
 
 
 class SchemaCatalog(Protocol):
@@ -73,7 +74,7 @@ class ManifestCatalog:
         try:
             return self._by_id[schema_id]
         except KeyError:
-            raise SchemaError(f"unknown schema id {schema_id}") from None
+            raise UnknownSchema(f"unknown schema id {schema_id}") from None
 
 
 class RegistryCatalog:
@@ -110,9 +111,15 @@ class RegistryCatalog:
 
     def by_id(self, schema_id: int) -> ParsedSchema:
         if schema_id not in self._by_id:
+            from confluent_kafka.schema_registry.error import SchemaRegistryError
+
             try:
                 found = self._client.get_schema(schema_id)
+            except SchemaRegistryError as exc:
+                if exc.http_status_code == NOT_FOUND:
+                    raise UnknownSchema(f"the schema registry has no schema {schema_id}") from exc
+                raise RegistryUnavailable(f"schema registry error for id {schema_id}: {exc}") from exc
             except Exception as exc:
-                raise SchemaError(f"the schema registry has no schema {schema_id}: {exc}") from exc
+                raise RegistryUnavailable(f"the schema registry did not answer for id {schema_id}: {exc}") from exc
             self._by_id[schema_id] = parse_schema(orjson.loads(found.schema_str))
         return self._by_id[schema_id]
