@@ -55,7 +55,9 @@ class EmbeddedServices:
         update: dict[str, object] = {}
         home = self.settings.home
         if self.settings.kafka_bootstrap_servers is None:
-            self.broker = EmbeddedBroker(self.settings.embedded_kafka_port, home / "logs" / "kafka.log").start()
+            self.broker = EmbeddedBroker(
+                self.settings.embedded_kafka_port, home / "logs" / "kafka.log"
+            ).start()
             update["kafka_bootstrap_servers"] = self.broker.bootstrap_servers
             update["kafka_embedded"] = True
         if self.settings.database_url is None:
@@ -224,10 +226,8 @@ def _banner(settings: Settings, collector_url: str, key: str | None) -> str:
             "",
             "Try it:",
             f"  curl -u '{key}:' -H 'Content-Type: application/json' \\",
-            f"    -d '{{\"userId\":\"u1\",\"event\":\"Signed Up\"}}' {collector_url}/v1/track",
+            f'    -d \'{{"userId":"u1","event":"Signed Up"}}\' {collector_url}/v1/track',
             "  cdp tail cdp.events.raw",
         ]
     lines.append("Ctrl-C stops everything.")
     return "\n".join(lines)
-
-

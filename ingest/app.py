@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -47,7 +48,9 @@ class Runtime:
 
 
 def _json(status: int, body: dict[str, object], headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+    return Response(
+        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
+    )
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -94,10 +97,18 @@ def create_app(settings: Settings) -> FastAPI:
         except RequestRejected as refusal:
             REQUESTS.labels(endpoint, str(refusal.status)).inc()
             REFUSED.labels(refusal.code).inc()
-            headers = {"Retry-After": str(settings.retry_after_seconds)} if refusal.status == 503 else None
-            return _json(refusal.status, {"code": refusal.code, "message": refusal.message}, headers)
+            headers = (
+                {"Retry-After": str(settings.retry_after_seconds)}
+                if refusal.status == 503
+                else None
+            )
+            return _json(
+                refusal.status, {"code": refusal.code, "message": refusal.message}, headers
+            )
         REQUESTS.labels(endpoint, "200").inc()
-        return _json(200, {"success": True, "accepted": outcome.accepted, "rejected": outcome.rejected})
+        return _json(
+            200, {"success": True, "accepted": outcome.accepted, "rejected": outcome.rejected}
+        )
 
     for kind in sorted(MESSAGE_TYPES):
         _route_single(app, ingest, kind, kind)
@@ -113,8 +124,13 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/readyz")
     async def readyz(request: Request) -> Response:
         runtime: Runtime = request.app.state.runtime
-        checks = {"kafka": runtime.producer.available, "postgres": await _postgres_ok(runtime.engine)}
-        return _json(200 if all(checks.values()) else 503, {"ready": all(checks.values()), "checks": checks})
+        checks = {
+            "kafka": runtime.producer.available,
+            "postgres": await _postgres_ok(runtime.engine),
+        }
+        return _json(
+            200 if all(checks.values()) else 503, {"ready": all(checks.values()), "checks": checks}
+        )
 
     @app.get("/metrics")
     async def metrics() -> Response:
@@ -146,7 +162,9 @@ async def _read_capped(request: Request, limit: int) -> bytes:
     """The body, refusing as soon as it passes `limit` bytes (gzip is inflated later, also capped)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise RequestRejected(400, "batch_too_large", f"the body is {declared} bytes; the limit is {limit}")
+        raise RequestRejected(
+            400, "batch_too_large", f"the body is {declared} bytes; the limit is {limit}"
+        )
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -160,6 +178,6 @@ async def _read_capped(request: Request, limit: int) -> bytes:
 async def _postgres_ok(engine: Engine) -> bool:
     try:
         await asyncio.wait_for(asyncio.to_thread(ping, engine), timeout=3)
-    except Exception:
+    except (SQLAlchemyError, OSError, TimeoutError):
         return False
     return True

@@ -25,10 +25,14 @@ def decode_body(raw: bytes, content_encoding: str | None, limits: Limits) -> dic
     if encoding in ("gzip", "x-gzip") or raw.startswith(GZIP_MAGIC):
         raw = _gunzip(raw, limits.max_batch_bytes)
     elif encoding not in ("", "identity"):
-        raise RequestRejected(400, "unsupported_encoding", f"Content-Encoding {encoding!r} is not supported")
+        raise RequestRejected(
+            400, "unsupported_encoding", f"Content-Encoding {encoding!r} is not supported"
+        )
     if len(raw) > limits.max_batch_bytes:
         raise RequestRejected(
-            400, "batch_too_large", f"the body is {len(raw)} bytes; the limit is {limits.max_batch_bytes}"
+            400,
+            "batch_too_large",
+            f"the body is {len(raw)} bytes; the limit is {limits.max_batch_bytes}",
         )
     try:
         body = orjson.loads(raw)
@@ -38,7 +42,9 @@ def decode_body(raw: bytes, content_encoding: str | None, limits: Limits) -> dic
         raise RequestRejected(400, "invalid_body", "the body must be a JSON object")
     if json_depth(body, limits.max_json_depth) > limits.max_json_depth:
         raise RequestRejected(
-            400, "too_deeply_nested", f"the JSON is nested deeper than {limits.max_json_depth} levels"
+            400,
+            "too_deeply_nested",
+            f"the JSON is nested deeper than {limits.max_json_depth} levels",
         )
     return body
 
@@ -51,7 +57,9 @@ def _gunzip(raw: bytes, max_bytes: int) -> bytes:
     except zlib.error as exc:
         raise RequestRejected(400, "invalid_gzip", f"the body is not valid gzip: {exc}") from exc
     if len(out) > max_bytes:
-        raise RequestRejected(400, "batch_too_large", f"the inflated body exceeds {max_bytes} bytes")
+        raise RequestRejected(
+            400, "batch_too_large", f"the inflated body exceeds {max_bytes} bytes"
+        )
     if not inflater.eof:
         raise RequestRejected(400, "invalid_gzip", "the gzip stream is truncated")
     return out

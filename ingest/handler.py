@@ -57,7 +57,9 @@ class Handler:
         try:
             await self._publisher.publish(oks, errs, source.id, origin=request.endpoint or None)
         except BrokerUnavailable as exc:
-            raise RequestRejected(503, "unavailable", f"events not stored, retry later: {exc}") from exc
+            raise RequestRejected(
+                503, "unavailable", f"events not stored, retry later: {exc}"
+            ) from exc
         count_accepted(len(oks))
         for err in errs:
             count_rejected(err.reason)
@@ -87,7 +89,9 @@ class Handler:
             raise RequestRejected(400, "invalid_batch", "the body needs a batch array")
         if len(items) > self._limits.max_batch_items:
             raise RequestRejected(
-                400, "too_many_events", f"the batch has {len(items)} events; the limit is {self._limits.max_batch_items}"
+                400,
+                "too_many_events",
+                f"the batch has {len(items)} events; the limit is {self._limits.max_batch_items}",
             )
         context = body.get("context")
         integrations = body.get("integrations")

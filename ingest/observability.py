@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-__all__ = ["BYTES", "EVENTS", "PRODUCE_SECONDS", "REFUSED", "REQUESTS", "count_accepted", "count_rejected"]
+__all__ = [
+    "BYTES",
+    "EVENTS",
+    "PRODUCE_SECONDS",
+    "REFUSED",
+    "REQUESTS",
+    "count_accepted",
+    "count_rejected",
+]
 
-REQUESTS = Counter("cdp_collector_requests_total", "HTTP requests by endpoint and status.", ["endpoint", "status"])
+REQUESTS = Counter(
+    "cdp_collector_requests_total", "HTTP requests by endpoint and status.", ["endpoint", "status"]
+)
 EVENTS = Counter(
     "cdp_collector_events_total",
     "Events by outcome (accepted, rejected) and the reason of a rejection.",
@@ -15,7 +25,9 @@ EVENTS = Counter(
 REFUSED = Counter(
     "cdp_collector_refused_requests_total", "Requests refused whole, by error code.", ["code"]
 )
-BYTES = Counter("cdp_collector_request_bytes_total", "Request body bytes received, as sent (compressed or not).")
+BYTES = Counter(
+    "cdp_collector_request_bytes_total", "Request body bytes received, as sent (compressed or not)."
+)
 PRODUCE_SECONDS = Histogram(
     "cdp_collector_produce_seconds",
     "Time from producing a request's records to the broker's acknowledgement of all of them.",

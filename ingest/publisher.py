@@ -25,18 +25,28 @@ class Publisher:
         self._topics = topics
 
     def records(
-        self, oks: list[Accepted], errs: list[Rejected], source_id: str | None, origin: str | None = None
+        self,
+        oks: list[Accepted],
+        errs: list[Rejected],
+        source_id: str | None,
+        origin: str | None = None,
     ) -> list[Record]:
         raw = self._topics.raw
         out = [Record(raw, self._codec.encode(EVENT, ok.envelope), ok.key) for ok in oks]
         now = int(time.time() * 1000)
         for err in errs:
-            letter = DeadLetter(STAGE, err.reason, err.message, err.payload, source_id, err.message_id, origin)
+            letter = DeadLetter(
+                STAGE, err.reason, err.message, err.payload, source_id, err.message_id, origin
+            )
             out.append(Record(self._topics.dlq, encode_dead_letter(self._codec, letter, now)))
         return out
 
     async def publish(
-        self, oks: list[Accepted], errs: list[Rejected], source_id: str | None, origin: str | None = None
+        self,
+        oks: list[Accepted],
+        errs: list[Rejected],
+        source_id: str | None,
+        origin: str | None = None,
     ) -> None:
         """Returns once every record is acknowledged; raises `BrokerUnavailable` otherwise.
 

@@ -57,7 +57,10 @@ def create_source(engine: Engine, name: str) -> tuple[Source, str]:
         with engine.begin() as conn:
             conn.execute(
                 sources.insert().values(
-                    id=source_id, name=name, write_key_hash=hash_write_key(write_key), write_key_hint=hint
+                    id=source_id,
+                    name=name,
+                    write_key_hash=hash_write_key(write_key),
+                    write_key_hint=hint,
                 )
             )
     except IntegrityError as exc:
@@ -66,7 +69,13 @@ def create_source(engine: Engine, name: str) -> tuple[Source, str]:
 
 
 def list_sources(engine: Engine) -> list[Source]:
-    cols = (sources.c.id, sources.c.name, sources.c.enabled, sources.c.write_key_hint, sources.c.created_at)
+    cols = (
+        sources.c.id,
+        sources.c.name,
+        sources.c.enabled,
+        sources.c.write_key_hint,
+        sources.c.created_at,
+    )
     with engine.connect() as conn:
         rows = conn.execute(sa.select(*cols).order_by(sources.c.created_at)).all()
     return [Source(*row) for row in rows]
@@ -87,7 +96,9 @@ def find_source(engine: Engine, write_key: str) -> Source | None:
     """The source holding `write_key`, enabled or not."""
     cols = (sources.c.id, sources.c.name, sources.c.enabled, sources.c.write_key_hint)
     with engine.connect() as conn:
-        row = conn.execute(sa.select(*cols).where(sources.c.write_key_hash == hash_write_key(write_key))).first()
+        row = conn.execute(
+            sa.select(*cols).where(sources.c.write_key_hash == hash_write_key(write_key))
+        ).first()
     return Source(*row) if row else None
 
 

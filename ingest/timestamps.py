@@ -51,7 +51,9 @@ def parse_timestamp(value: object, field: str) -> int | None:
     return to_millis(parsed)
 
 
-def event_times(item: dict[str, object], received_at: int, batch_sent_at: object = None) -> EventTimes:
+def event_times(
+    item: dict[str, object], received_at: int, batch_sent_at: object = None
+) -> EventTimes:
     """The corrected event time and the raw times of `item`, received at `received_at` ms."""
     sent_at = parse_timestamp(item.get("sentAt", batch_sent_at), "sentAt")
     original = parse_timestamp(item.get("originalTimestamp"), "originalTimestamp")

@@ -88,11 +88,16 @@ def _accept(item: Any, batch: BatchContext, forced_type: str | None) -> Accepted
         raise _Invalid("not_an_object", "a message must be a JSON object")
     size = len(orjson.dumps(item))
     if size > batch.limits.max_event_bytes:
-        raise _Invalid("event_too_large", f"the message is {size} bytes; the limit is {batch.limits.max_event_bytes}")
+        raise _Invalid(
+            "event_too_large",
+            f"the message is {size} bytes; the limit is {batch.limits.max_event_bytes}",
+        )
     kind = forced_type or item.get("type")
     if kind not in MESSAGE_TYPES:
         reason = "missing_type" if kind is None else "unknown_type"
-        raise _Invalid(reason, f"type must be one of {', '.join(sorted(MESSAGE_TYPES))}, got {kind!r}")
+        raise _Invalid(
+            reason, f"type must be one of {', '.join(sorted(MESSAGE_TYPES))}, got {kind!r}"
+        )
     user_id = _identifier(item, "userId")
     anonymous_id = _identifier(item, "anonymousId")
     if user_id is None and anonymous_id is None:
@@ -145,7 +150,9 @@ def _identifier(item: dict[str, Any], field: str) -> str | None:
     return value if value.strip() else None
 
 
-def _required_for(item: dict[str, Any], kind: str, wanted: str, field: str, reason: str) -> str | None:
+def _required_for(
+    item: dict[str, Any], kind: str, wanted: str, field: str, reason: str
+) -> str | None:
     value = _optional_text(item, field) if field != "previousId" else _identifier(item, field)
     if kind == wanted and not value:
         raise _Invalid(reason, f"a {wanted} message needs {field}")

@@ -15,7 +15,14 @@ from fastavro import parse_schema
 
 from cdp.schemas.errors import RegistryUnavailable, SchemaError, UnknownSchema
 
-__all__ = ["AVRO_DIR", "EVENT", "DEAD_LETTER", "ManifestCatalog", "RegistryCatalog", "SchemaCatalog"]
+__all__ = [
+    "AVRO_DIR",
+    "DEAD_LETTER",
+    "EVENT",
+    "ManifestCatalog",
+    "RegistryCatalog",
+    "SchemaCatalog",
+]
 
 AVRO_DIR = Path(__file__).with_name("avro")
 EVENT = "cdp.Event"
@@ -48,7 +55,9 @@ def load_avsc(path: Path) -> dict[str, Any]:
 @cache
 def manifest() -> dict[str, list[dict[str, Any]]]:
     """Subject → versions (id and file), oldest first."""
-    data: dict[str, list[dict[str, Any]]] = orjson.loads((AVRO_DIR / "manifest.json").read_bytes())["subjects"]
+    data: dict[str, list[dict[str, Any]]] = orjson.loads((AVRO_DIR / "manifest.json").read_bytes())[
+        "subjects"
+    ]
     return data
 
 
@@ -96,7 +105,9 @@ class RegistryCatalog:
         for subject, versions in manifest().items():
             raw = load_avsc(AVRO_DIR / versions[-1]["file"])
             try:
-                schema_id = self._client.register_schema(subject, Schema(orjson.dumps(raw).decode(), "AVRO"))
+                schema_id = self._client.register_schema(
+                    subject, Schema(orjson.dumps(raw).decode(), "AVRO")
+                )
             except Exception as exc:
                 raise SchemaError(f"the schema registry refused {subject}: {exc}") from exc
             parsed = parse_schema(raw)
@@ -118,8 +129,14 @@ class RegistryCatalog:
             except SchemaRegistryError as exc:
                 if exc.http_status_code == NOT_FOUND:
                     raise UnknownSchema(f"the schema registry has no schema {schema_id}") from exc
-                raise RegistryUnavailable(f"schema registry error for id {schema_id}: {exc}") from exc
+                raise RegistryUnavailable(
+                    f"schema registry error for id {schema_id}: {exc}"
+                ) from exc
             except Exception as exc:
-                raise RegistryUnavailable(f"the schema registry did not answer for id {schema_id}: {exc}") from exc
+                raise RegistryUnavailable(
+                    f"the schema registry did not answer for id {schema_id}: {exc}"
+                ) from exc
+            if found.schema_str is None:
+                raise UnknownSchema(f"the schema registry returned no text for schema {schema_id}")
             self._by_id[schema_id] = parse_schema(orjson.loads(found.schema_str))
         return self._by_id[schema_id]

@@ -44,21 +44,11 @@ class Codec:
         if magic != MAGIC:
             raise DecodeError(f"unknown magic byte {magic}")
         _, reader = self._catalog.writer(subject)
-        writer = self._catalog.by_id(schema_id)
-        try:
-            record: dict[str, Any] = schemaless_reader(io.BytesIO(data[HEADER.size :]), writer, reader)
-        except Exception as exc:
-            raise DecodeError(f"not a {subject} record: {exc}") from exc
-        return record
+        return _read(data, self._catalog.by_id(schema_id), reader)
 
     def decode_any(self, data: bytes) -> dict[str, Any]:
         """Decode `data` with the schema its header names, whatever the subject."""
-        writer = self._catalog.by_id(self.schema_id(data))
-        try:
-            record: dict[str, Any] = schemaless_reader(io.BytesIO(data[HEADER.size :]), writer, None)
-        except Exception as exc:
-            raise DecodeError(f"undecodable record: {exc}") from exc
-        return record
+        return _read(data, self._catalog.by_id(self.schema_id(data)), None)
 
     def schema_id(self, data: bytes) -> int:
         """The schema id in the header of `data`."""
@@ -67,9 +57,22 @@ class Codec:
         return int(HEADER.unpack_from(data)[1])
 
 
+def _read(data: bytes, writer: Any, reader: Any) -> dict[str, Any]:
+    """The record after the header, written with `writer`, resolved to `reader` (or `writer`)."""
+    try:
+        record = schemaless_reader(io.BytesIO(data[HEADER.size :]), writer, reader)
+    except Exception as exc:
+        raise DecodeError(f"undecodable record: {exc}") from exc
+    if not isinstance(record, dict):
+        raise DecodeError("the schema is not a record schema")
+    return record
+
+
 def codec_for(settings: Settings) -> Codec:
     """The codec the settings call for: registry ids when a registry is configured, else the manifest."""
     if settings.schema_registry_url:
         auth = settings.schema_registry_basic_auth
-        return Codec(RegistryCatalog(settings.schema_registry_url, auth.get_secret_value() if auth else None))
+        return Codec(
+            RegistryCatalog(settings.schema_registry_url, auth.get_secret_value() if auth else None)
+        )
     return Codec(ManifestCatalog())

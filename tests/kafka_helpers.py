@@ -28,7 +28,13 @@ def read_all(settings: Settings, topic: str, timeout: float = 20.0) -> list[Cons
     """
     codec = codec_for(settings)
     consumer = Consumer(
-        settings.kafka_config(**{"group.id": "tests-read-all", "enable.auto.commit": False, "enable.partition.eof": True})
+        settings.kafka_config(
+            **{
+                "group.id": "tests-read-all",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+            }
+        )
     )
     try:
         partitions = list(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
@@ -38,7 +44,9 @@ def read_all(settings: Settings, topic: str, timeout: float = 20.0) -> list[Cons
         deadline = time.monotonic() + timeout
         while pending:
             if time.monotonic() > deadline:
-                raise AssertionError(f"{topic}: no end of partitions {sorted(pending)} within {timeout}s")
+                raise AssertionError(
+                    f"{topic}: no end of partitions {sorted(pending)} within {timeout}s"
+                )
             msg = consumer.poll(0.2)
             if msg is None:
                 continue
@@ -47,7 +55,9 @@ def read_all(settings: Settings, topic: str, timeout: float = 20.0) -> list[Cons
                 if err.code() == KafkaError._PARTITION_EOF:
                     pending.discard(msg.partition())
                 continue
-            out.append(Consumed(msg.key(), msg.partition() or 0, codec.decode_any(msg.value() or b"")))
+            out.append(
+                Consumed(msg.key(), msg.partition() or 0, codec.decode_any(msg.value() or b""))
+            )
         return out
     finally:
         consumer.close()

@@ -51,9 +51,11 @@ def postgres_service(workdir: Path) -> Iterator[str]:
     if os.environ.get("CDP_TEST_CONTAINERS") == "1":
         from testcontainers.postgres import PostgresContainer  # type: ignore[import-not-found]
 
-        with PostgresContainer("postgres:16", driver=None) as pg:
-            with _scratch_database(pg.get_connection_url()) as url:
-                yield url
+        with (
+            PostgresContainer("postgres:16", driver=None) as pg,
+            _scratch_database(pg.get_connection_url()) as url,
+        ):
+            yield url
         return
     server = EmbeddedPostgres(workdir / "postgres").start()
     try:

@@ -38,7 +38,9 @@ def list_() -> None:
         engine.dispose()
     table = Table("id", "name", "enabled", "write key", "created")
     for s in rows:
-        table.add_row(s.id, s.name, "yes" if s.enabled else "no", s.write_key_hint, str(s.created_at or ""))
+        table.add_row(
+            s.id, s.name, "yes" if s.enabled else "no", s.write_key_hint, str(s.created_at or "")
+        )
     Console().print(table)
 
 

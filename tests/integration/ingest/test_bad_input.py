@@ -23,7 +23,8 @@ def assert_error(r: httpx.Response, status: int, code: str) -> None:
     assert r.status_code == status, r.text
     body = r.json()
     assert body["code"] == code
-    assert isinstance(body["message"], str) and body["message"]
+    assert isinstance(body["message"], str)
+    assert body["message"]
 
 
 def assert_nothing_published(collector: RunningCollector) -> None:
@@ -44,7 +45,9 @@ def test_missing_write_key_is_401(collector: RunningCollector) -> None:
     assert_error(post(collector, "/v1/track", one_track(), None), 401, "unauthorized")
 
 
-def test_disabled_source_is_401(collector: RunningCollector, engine: Engine, source_factory: Callable[[], str]) -> None:
+def test_disabled_source_is_401(
+    collector: RunningCollector, engine: Engine, source_factory: Callable[[], str]
+) -> None:
     from cdp.ingest.sources import find_source
 
     key = source_factory()
@@ -53,8 +56,12 @@ def test_disabled_source_is_401(collector: RunningCollector, engine: Engine, sou
     assert source is not None
     disable_source(engine, source.id)
 
-    assert_error(post(collector, "/v1/track", one_track(messageId="after"), key), 401, "unauthorized")
-    ids = [r.value["message_id"] for r in read_all(collector.settings, collector.settings.topics.raw)]
+    assert_error(
+        post(collector, "/v1/track", one_track(messageId="after"), key), 401, "unauthorized"
+    )
+    ids = [
+        r.value["message_id"] for r in read_all(collector.settings, collector.settings.topics.raw)
+    ]
     assert ids == ["before"]
 
 
@@ -64,7 +71,13 @@ def test_invalid_json_is_400(collector: RunningCollector, write_key: str) -> Non
 
 
 def test_undecodable_gzip_is_400(collector: RunningCollector, write_key: str) -> None:
-    r = post(collector, "/v1/batch", b"\x1f\x8bnot really gzip", write_key, headers={"Content-Encoding": "gzip"})
+    r = post(
+        collector,
+        "/v1/batch",
+        b"\x1f\x8bnot really gzip",
+        write_key,
+        headers={"Content-Encoding": "gzip"},
+    )
     assert_error(r, 400, "invalid_gzip")
     assert_nothing_published(collector)
 
@@ -99,12 +112,18 @@ def test_too_deeply_nested_json_is_400(collector: RunningCollector, write_key: s
     nested: Any = "leaf"
     for _ in range(200):
         nested = {"n": nested}
-    assert_error(post(collector, "/v1/track", one_track(properties=nested), write_key), 400, "too_deeply_nested")
+    assert_error(
+        post(collector, "/v1/track", one_track(properties=nested), write_key),
+        400,
+        "too_deeply_nested",
+    )
     assert_nothing_published(collector)
 
 
 def test_batch_that_is_not_a_list_is_400(collector: RunningCollector, write_key: str) -> None:
-    assert_error(post(collector, "/v1/batch", {"batch": {"type": "track"}}, write_key), 400, "invalid_batch")
+    assert_error(
+        post(collector, "/v1/batch", {"batch": {"type": "track"}}, write_key), 400, "invalid_batch"
+    )
 
 
 def test_unknown_path_answers_json_with_a_code(collector: RunningCollector) -> None:
@@ -115,16 +134,25 @@ def test_unknown_path_answers_json_with_a_code(collector: RunningCollector) -> N
     ("item", "reason"),
     [
         ({"type": "track", "event": "no identity"}, "missing_identity"),
-        ({"type": "track", "userId": "", "anonymousId": None, "event": "blank identity"}, "missing_identity"),
+        (
+            {"type": "track", "userId": "", "anonymousId": None, "event": "blank identity"},
+            "missing_identity",
+        ),
         ({"type": "track", "userId": "u"}, "missing_event"),
         ({"type": "alias", "userId": "u"}, "missing_previous_id"),
         ({"type": "group", "userId": "u"}, "missing_group_id"),
         ({"type": "purchase", "userId": "u"}, "unknown_type"),
         ({"userId": "u", "event": "no type"}, "missing_type"),
-        ({"type": "track", "userId": "u", "event": "e", "timestamp": "yesterday"}, "invalid_timestamp"),
+        (
+            {"type": "track", "userId": "u", "event": "e", "timestamp": "yesterday"},
+            "invalid_timestamp",
+        ),
         ({"type": "track", "userId": "u", "event": "e", "properties": [1, 2]}, "invalid_field"),
         ({"type": "track", "userId": {"id": 1}, "event": "e"}, "invalid_identity"),
-        ({"type": "track", "userId": "u", "event": "big", "properties": {"b": "x" * 33_000}}, "event_too_large"),
+        (
+            {"type": "track", "userId": "u", "event": "big", "properties": {"b": "x" * 33_000}},
+            "event_too_large",
+        ),
         ("just a string", "not_an_object"),
     ],
 )
@@ -146,7 +174,9 @@ def test_bad_item_in_batch_is_dead_lettered_and_the_rest_accepted(
     assert letter.value["source_id"].startswith("src_")
 
 
-def test_invalid_single_message_is_400_and_dead_lettered(collector: RunningCollector, write_key: str) -> None:
+def test_invalid_single_message_is_400_and_dead_lettered(
+    collector: RunningCollector, write_key: str
+) -> None:
     r = post(collector, "/v1/track", {"event": "nobody", "messageId": "m-bad"}, write_key)
 
     assert_error(r, 400, "missing_identity")
@@ -166,10 +196,14 @@ def test_rejections_are_counted_by_reason(collector: RunningCollector, write_key
 
 
 def test_a_bad_basic_key_is_refused_before_the_body_is_read(collector: RunningCollector) -> None:
-    assert_error(post(collector, "/v1/batch", b"\x1f\x8b garbage", "not-a-key"), 401, "unauthorized")
+    assert_error(
+        post(collector, "/v1/batch", b"\x1f\x8b garbage", "not-a-key"), 401, "unauthorized"
+    )
 
 
-def test_dead_letter_names_the_endpoint_so_the_type_can_be_recovered(collector: RunningCollector, write_key: str) -> None:
+def test_dead_letter_names_the_endpoint_so_the_type_can_be_recovered(
+    collector: RunningCollector, write_key: str
+) -> None:
     post(collector, "/v1/alias", {"userId": "u"}, write_key)
 
     [letter] = read_all(collector.settings, collector.settings.topics.dlq)

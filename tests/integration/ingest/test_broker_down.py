@@ -49,7 +49,12 @@ def create_topics(settings: Settings) -> None:
 def test_broker_down_gives_503_and_the_retry_delivers_every_event_once(
     isolated: RunningCollector, own_broker: EmbeddedBroker, write_key: str
 ) -> None:
-    batch = {"batch": [{"type": "track", "userId": f"u{i}", "event": "e", "messageId": f"retry-{i}"} for i in range(20)]}
+    batch = {
+        "batch": [
+            {"type": "track", "userId": f"u{i}", "event": "e", "messageId": f"retry-{i}"}
+            for i in range(20)
+        ]
+    }
 
     own_broker.stop(kill=True)
     refused = post(isolated, "/v1/batch", batch, write_key)
@@ -68,5 +73,7 @@ def test_broker_down_gives_503_and_the_retry_delivers_every_event_once(
         return r if r.status_code == 200 else None
 
     wait_for(sdk_retry, timeout=60, interval=0.5, what="the retried batch to be accepted")
-    delivered = Counter(rec.value["message_id"] for rec in read_all(isolated.settings, isolated.settings.topics.raw))
+    delivered = Counter(
+        rec.value["message_id"] for rec in read_all(isolated.settings, isolated.settings.topics.raw)
+    )
     assert delivered == Counter({f"retry-{i}": 1 for i in range(20)})

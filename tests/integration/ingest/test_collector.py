@@ -16,19 +16,33 @@ from tests.kafka_helpers import read_all
 pytestmark = pytest.mark.integration
 
 
-def post(collector: RunningCollector, path: str, body: Any, write_key: str | None, **kw: Any) -> httpx.Response:
+def post(
+    collector: RunningCollector, path: str, body: Any, write_key: str | None, **kw: Any
+) -> httpx.Response:
     auth = (write_key, "") if write_key else None
     content = body if isinstance(body, bytes) else orjson.dumps(body)
     headers = {"Content-Type": "application/json", **kw.pop("headers", {})}
-    return httpx.post(f"{collector.url}{path}", content=content, auth=auth, headers=headers, timeout=30, **kw)
+    return httpx.post(
+        f"{collector.url}{path}", content=content, auth=auth, headers=headers, timeout=30, **kw
+    )
 
 
 def json_fields(value: dict[str, Any]) -> dict[str, Any]:
-    return {k: orjson.loads(value[k]) for k in ("properties", "traits", "context", "integrations", "extra")}
+    return {
+        k: orjson.loads(value[k])
+        for k in ("properties", "traits", "context", "integrations", "extra")
+    }
 
 
-def test_track_lands_on_raw_topic_keyed_by_user_id(collector: RunningCollector, write_key: str) -> None:
-    r = post(collector, "/v1/track", {"userId": "u-1", "event": "Order Completed", "properties": {"revenue": 42}}, write_key)
+def test_track_lands_on_raw_topic_keyed_by_user_id(
+    collector: RunningCollector, write_key: str
+) -> None:
+    r = post(
+        collector,
+        "/v1/track",
+        {"userId": "u-1", "event": "Order Completed", "properties": {"revenue": 42}},
+        write_key,
+    )
 
     assert r.status_code == 200
     assert r.json()["success"] is True
@@ -41,34 +55,68 @@ def test_track_lands_on_raw_topic_keyed_by_user_id(collector: RunningCollector, 
     assert read_all(collector.settings, collector.settings.topics.dlq) == []
 
 
-def test_batch_items_all_arrive_with_batch_context_merged(collector: RunningCollector, write_key: str) -> None:
+def test_batch_items_all_arrive_with_batch_context_merged(
+    collector: RunningCollector, write_key: str
+) -> None:
     batch = [
-        {"type": "identify", "anonymousId": "a-1", "traits": {"email": "jane@example.com"}, "messageId": "m-1"},
-        {"type": "page", "anonymousId": "a-1", "name": "Home", "context": {"page": {"path": "/"}}, "messageId": "m-2"},
-        {"type": "screen", "userId": "u-2", "name": "Cart", "messageId": "m-3", "context": {"app": {"v": "2"}}},
+        {
+            "type": "identify",
+            "anonymousId": "a-1",
+            "traits": {"email": "jane@example.com"},
+            "messageId": "m-1",
+        },
+        {
+            "type": "page",
+            "anonymousId": "a-1",
+            "name": "Home",
+            "context": {"page": {"path": "/"}},
+            "messageId": "m-2",
+        },
+        {
+            "type": "screen",
+            "userId": "u-2",
+            "name": "Cart",
+            "messageId": "m-3",
+            "context": {"app": {"v": "2"}},
+        },
         {"type": "group", "userId": "u-2", "groupId": "acme", "messageId": "m-4"},
         {"type": "alias", "userId": "u-2", "previousId": "a-1", "messageId": "m-5"},
     ]
-    body = {"batch": batch, "context": {"library": {"name": "analytics-python"}, "app": {"v": "1"}}, "integrations": {"All": True}}
+    body = {
+        "batch": batch,
+        "context": {"library": {"name": "analytics-python"}, "app": {"v": "1"}},
+        "integrations": {"All": True},
+    }
 
     r = post(collector, "/v1/batch", body, write_key)
 
     assert r.status_code == 200
-    records = {rec.value["message_id"]: rec for rec in read_all(collector.settings, collector.settings.topics.raw)}
+    records = {
+        rec.value["message_id"]: rec
+        for rec in read_all(collector.settings, collector.settings.topics.raw)
+    }
     assert set(records) == {"m-1", "m-2", "m-3", "m-4", "m-5"}
     assert records["m-1"].key == b"a-1"
     assert records["m-3"].key == b"u-2"
     page_context = json_fields(records["m-2"].value)["context"]
     assert page_context["library"] == {"name": "analytics-python"}
     assert page_context["page"] == {"path": "/"}
-    assert json_fields(records["m-3"].value)["context"]["app"] == {"v": "2"}, "the item's own context wins"
+    assert json_fields(records["m-3"].value)["context"]["app"] == {"v": "2"}, (
+        "the item's own context wins"
+    )
     assert json_fields(records["m-4"].value)["integrations"] == {"All": True}
     assert records["m-5"].value["previous_id"] == "a-1"
     assert records["m-4"].value["group_id"] == "acme"
 
 
-def test_gzip_body_is_decoded_whatever_the_content_type(collector: RunningCollector, write_key: str) -> None:
-    body = gzip.compress(orjson.dumps({"batch": [{"type": "track", "userId": "u", "event": "e", "messageId": "gz-1"}]}))
+def test_gzip_body_is_decoded_whatever_the_content_type(
+    collector: RunningCollector, write_key: str
+) -> None:
+    body = gzip.compress(
+        orjson.dumps(
+            {"batch": [{"type": "track", "userId": "u", "event": "e", "messageId": "gz-1"}]}
+        )
+    )
 
     r = post(
         collector,
@@ -83,8 +131,13 @@ def test_gzip_body_is_decoded_whatever_the_content_type(collector: RunningCollec
     assert record.value["message_id"] == "gz-1"
 
 
-def test_rudderstack_import_and_write_key_in_body(collector: RunningCollector, write_key: str) -> None:
-    body = {"writeKey": write_key, "batch": [{"type": "track", "anonymousId": "a", "event": "Imported", "messageId": "imp-1"}]}
+def test_rudderstack_import_and_write_key_in_body(
+    collector: RunningCollector, write_key: str
+) -> None:
+    body = {
+        "writeKey": write_key,
+        "batch": [{"type": "track", "anonymousId": "a", "event": "Imported", "messageId": "imp-1"}],
+    }
 
     r = post(collector, "/v1/import", body, None)
 
@@ -111,12 +164,19 @@ def test_clock_skew_is_removed_from_event_time(collector: RunningCollector, writ
     assert record.value["timestamp"] == received - timedelta(seconds=30)
 
 
-def test_missing_message_id_is_assigned_and_a_given_one_is_kept(collector: RunningCollector, write_key: str) -> None:
-    batch = [{"type": "track", "userId": "u", "event": "e"}, {"type": "track", "userId": "u", "event": "e", "messageId": "keep-me"}]
+def test_missing_message_id_is_assigned_and_a_given_one_is_kept(
+    collector: RunningCollector, write_key: str
+) -> None:
+    batch = [
+        {"type": "track", "userId": "u", "event": "e"},
+        {"type": "track", "userId": "u", "event": "e", "messageId": "keep-me"},
+    ]
 
     post(collector, "/v1/batch", {"batch": batch}, write_key)
 
-    ids = [r.value["message_id"] for r in read_all(collector.settings, collector.settings.topics.raw)]
+    ids = [
+        r.value["message_id"] for r in read_all(collector.settings, collector.settings.topics.raw)
+    ]
     assert "keep-me" in ids
     assert len(set(ids)) == 2
     assert all(ids)
@@ -169,7 +229,12 @@ def test_analytics_js_short_paths(
 
 
 def test_analytics_js_batch_path(collector: RunningCollector, write_key: str) -> None:
-    body = {"writeKey": write_key, "batch": [{"type": "track", "anonymousId": "a", "event": "e", "messageId": "b-1"}]}
+    body = {
+        "writeKey": write_key,
+        "batch": [{"type": "track", "anonymousId": "a", "event": "e", "messageId": "b-1"}],
+    }
 
     assert post(collector, "/v1/b", body, None).status_code == 200
-    assert [r.value["message_id"] for r in read_all(collector.settings, collector.settings.topics.raw)] == ["b-1"]
+    assert [
+        r.value["message_id"] for r in read_all(collector.settings, collector.settings.topics.raw)
+    ] == ["b-1"]

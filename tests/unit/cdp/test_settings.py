@@ -9,7 +9,9 @@ from cdp.errors import ConfigError
 from cdp.settings import EMBEDDED_SESSION_TIMEOUT_MS, Settings, load_settings, sqlalchemy_url
 
 
-def test_environment_names_use_the_cdp_prefix_and_double_underscore(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_environment_names_use_the_cdp_prefix_and_double_underscore(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("CDP_KAFKA_BOOTSTRAP_SERVERS", "k1:9092,k2:9092")
     monkeypatch.setenv("CDP_TOPICS__RAW", "acme.raw")
     monkeypatch.setenv("CDP_LIMITS__MAX_BATCH_ITEMS", "100")

@@ -41,7 +41,10 @@ def test_errors_have_codes() -> None:
 
 def test_inflated_size_is_capped() -> None:
     limits = Limits(max_batch_bytes=1000)
-    assert rejected(gzip.compress(orjson.dumps({"pad": "0" * 5000})), "gzip", limits) == "batch_too_large"
+    assert (
+        rejected(gzip.compress(orjson.dumps({"pad": "0" * 5000})), "gzip", limits)
+        == "batch_too_large"
+    )
     assert rejected(orjson.dumps({"pad": "0" * 5000}), None, limits) == "batch_too_large"
 
 
@@ -58,6 +61,8 @@ def test_depth_limit() -> None:
     assert rejected(orjson.dumps({"a": nested(10)}), None, limits) == "too_deeply_nested"
 
 
-@pytest.mark.parametrize(("value", "depth"), [(1, 0), ({}, 1), ({"a": [1]}, 2), ([[{"b": {}}]], 4), (nested(50), 50)])
+@pytest.mark.parametrize(
+    ("value", "depth"), [(1, 0), ({}, 1), ({"a": [1]}, 2), ([[{"b": {}}]], 4), (nested(50), 50)]
+)
 def test_json_depth(value: Any, depth: int) -> None:
     assert json_depth(value, 100) == depth

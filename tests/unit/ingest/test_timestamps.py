@@ -29,7 +29,12 @@ def test_skew_is_removed_when_sent_at_is_present() -> None:
 
 def test_original_timestamp_wins_over_timestamp() -> None:
     times = event_times(
-        {"originalTimestamp": iso(RECEIVED - 1_000), "timestamp": iso(RECEIVED - 9_000), "sentAt": iso(RECEIVED)}, RECEIVED
+        {
+            "originalTimestamp": iso(RECEIVED - 1_000),
+            "timestamp": iso(RECEIVED - 9_000),
+            "sentAt": iso(RECEIVED),
+        },
+        RECEIVED,
     )
     assert times.timestamp == RECEIVED - 1_000
 
@@ -45,7 +50,9 @@ def test_without_any_client_time_the_event_time_is_received_at() -> None:
 
 
 def test_batch_level_sent_at_applies_to_items_without_their_own() -> None:
-    times = event_times({"timestamp": iso(RECEIVED + 10_000)}, RECEIVED, batch_sent_at=iso(RECEIVED + 12_000))
+    times = event_times(
+        {"timestamp": iso(RECEIVED + 10_000)}, RECEIVED, batch_sent_at=iso(RECEIVED + 12_000)
+    )
     assert times.timestamp == RECEIVED - 2_000
 
 

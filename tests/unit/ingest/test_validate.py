@@ -13,12 +13,22 @@ from cdp.settings import Limits
 BATCH = BatchContext(source_id="src_1", received_at=1_800_000_000_000, limits=Limits())
 
 
-def one(item: Any, forced: str | None = None, batch: BatchContext = BATCH) -> tuple[list[Any], list[Any]]:
+def one(
+    item: Any, forced: str | None = None, batch: BatchContext = BATCH
+) -> tuple[list[Any], list[Any]]:
     return validate_batch([item], batch, forced)
 
 
 def test_valid_track_becomes_an_envelope_keyed_by_user_id() -> None:
-    [ok], errs = one({"type": "track", "userId": "u1", "anonymousId": "a1", "event": "Viewed", "properties": {"sku": "x"}})
+    [ok], errs = one(
+        {
+            "type": "track",
+            "userId": "u1",
+            "anonymousId": "a1",
+            "event": "Viewed",
+            "properties": {"sku": "x"},
+        }
+    )
     assert errs == []
     assert ok.key == b"u1"
     assert ok.envelope["event"] == "Viewed"
@@ -48,8 +58,16 @@ def test_unknown_top_level_fields_travel_in_extra() -> None:
 
 
 def test_batch_context_is_a_default_under_the_items_own_keys() -> None:
-    batch = BatchContext("s", 1, Limits(), context={"library": {"name": "x"}, "locale": "en"}, integrations={"All": False})
-    [ok], _ = one({"type": "track", "userId": "u", "event": "e", "context": {"locale": "de"}}, batch=batch)
+    batch = BatchContext(
+        "s",
+        1,
+        Limits(),
+        context={"library": {"name": "x"}, "locale": "en"},
+        integrations={"All": False},
+    )
+    [ok], _ = one(
+        {"type": "track", "userId": "u", "event": "e", "context": {"locale": "de"}}, batch=batch
+    )
     assert orjson.loads(ok.envelope["context"]) == {"library": {"name": "x"}, "locale": "de"}
     assert orjson.loads(ok.envelope["integrations"]) == {"All": False}
 
@@ -57,7 +75,9 @@ def test_batch_context_is_a_default_under_the_items_own_keys() -> None:
 def test_client_ip_is_added_unless_the_sdk_sent_one() -> None:
     batch = BatchContext("s", 1, Limits(), ip="10.1.2.3")
     [ok], _ = one({"type": "track", "userId": "u", "event": "e"}, batch=batch)
-    [kept], _ = one({"type": "track", "userId": "u", "event": "e", "context": {"ip": "1.1.1.1"}}, batch=batch)
+    [kept], _ = one(
+        {"type": "track", "userId": "u", "event": "e", "context": {"ip": "1.1.1.1"}}, batch=batch
+    )
     assert orjson.loads(ok.envelope["context"])["ip"] == "10.1.2.3"
     assert orjson.loads(kept.envelope["context"])["ip"] == "1.1.1.1"
 
@@ -98,7 +118,17 @@ def test_event_size_limit_applies_per_item() -> None:
     assert [e.reason for e in errs] == ["event_too_large"]
 
 
-@given(st.lists(st.one_of(st.none(), st.integers(), st.text(max_size=5), st.dictionaries(st.text(max_size=5), st.text(max_size=5))), max_size=20))
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.integers(),
+            st.text(max_size=5),
+            st.dictionaries(st.text(max_size=5), st.text(max_size=5)),
+        ),
+        max_size=20,
+    )
+)
 def test_every_item_ends_up_accepted_or_rejected_never_lost(items: list[Any]) -> None:
     oks, errs = validate_batch(items, BATCH)
     assert len(oks) + len(errs) == len(items)

@@ -15,18 +15,24 @@ from fastavro.utils import generate_many
 from cdp.schemas import DEAD_LETTER, EVENT, Codec, DecodeError, ManifestCatalog
 from cdp.schemas.catalog import AVRO_DIR, manifest
 
-VERSIONS = [(subject, v["id"], v["file"]) for subject, versions in manifest().items() for v in versions]
+VERSIONS = [
+    (subject, v["id"], v["file"]) for subject, versions in manifest().items() for v in versions
+]
 
 
 def encode_with(schema_file: str, schema_id: int, record: dict[str, Any]) -> bytes:
     out = io.BytesIO()
     out.write(struct.pack(">bI", 0, schema_id))
-    schemaless_writer(out, parse_schema(orjson.loads((AVRO_DIR / schema_file).read_bytes())), record)
+    schemaless_writer(
+        out, parse_schema(orjson.loads((AVRO_DIR / schema_file).read_bytes())), record
+    )
     return out.getvalue()
 
 
 @pytest.mark.parametrize(("subject", "schema_id", "schema_file"), VERSIONS)
-def test_data_written_with_every_version_reads_with_the_current_schema(subject: str, schema_id: int, schema_file: str) -> None:
+def test_data_written_with_every_version_reads_with_the_current_schema(
+    subject: str, schema_id: int, schema_file: str
+) -> None:
     codec = Codec(ManifestCatalog())
     writer = orjson.loads((AVRO_DIR / schema_file).read_bytes())
     current_fields = {f["name"] for f in manifest_current(subject)["fields"]}

@@ -23,7 +23,9 @@ def upgrade() -> None:
         sa.Column("write_key_hash", sa.Text, nullable=False, unique=True),
         sa.Column("write_key_hint", sa.Text, nullable=False),
         sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
         sa.Column("disabled_at", sa.DateTime(timezone=True)),
     )
 
