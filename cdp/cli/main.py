@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from cdp.cli import sources, tail
+from cdp.cli import bench, sources, tail
 from cdp.cli.common import fail, settings_for_command
 from cdp.errors import CdpError
 
 app = typer.Typer(help="cdp: an event-streaming customer data platform.", no_args_is_help=True)
 app.add_typer(sources.app, name="sources")
 app.command("tail")(tail.tail)
+app.add_typer(bench.app, name="bench")
 
 
 @app.command()

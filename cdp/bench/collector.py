@@ -1,0 +1,104 @@
+"""The collector under test, as its own `python -m cdp collector` process, as `cdp up` runs it."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from cdp.bench.errors import BenchError
+from cdp.settings import Settings
+from cdp.stack import Supervisor
+
+__all__ = ["CollectorProcess"]
+
+#: Start-up here takes 2-3 s (imports, broker metadata, topic check); the deadline leaves room
+#: for a loaded machine without hanging a broken run for long.
+READY_TIMEOUT_S = 60.0
+READY_POLL_S = 0.1
+
+#: uvicorn's graceful shutdown (10 s) plus the producer's flush; after that it is killed.
+STOP_GRACE_S = 15.0
+LOG_TAIL_BYTES = 2000
+
+
+class CollectorProcess:
+    """One collector on 127.0.0.1:`port`, its output in `log_path`; a context manager."""
+
+    def __init__(self, settings: Settings, port: int, log_path: Path) -> None:
+        self.port = port
+        self.log_path = log_path
+        self._settings = settings
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._settings.collector_host}:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        if self._process is None:
+            raise BenchError("the collector is not started")
+        return self._process.pid
+
+    def __enter__(self) -> CollectorProcess:
+        self.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        env = Supervisor(self._settings).child_env()
+        env["CDP_COLLECTOR_PORT"] = str(self.port)
+        env["CDP_COLLECTOR_HOST"] = self._settings.collector_host
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "cdp", "collector"],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
+        """Return once GET /readyz answers 200; `BenchError` if it exits or the deadline passes."""
+        deadline = time.monotonic() + timeout
+        with httpx.Client(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                if self._process is None or self._process.poll() is not None:
+                    raise BenchError(f"the collector exited at start:\n{self.log_tail()}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if client.get(self.url + "/readyz").status_code == 200:
+                        return
+                time.sleep(READY_POLL_S)
+        raise BenchError(f"the collector was not ready within {timeout:.0f} s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after `STOP_GRACE_S`; returns once the process is gone."""
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def log_tail(self) -> str:
+        """The end of the collector's output, for error messages."""
+        try:
+            data = self.log_path.read_bytes()
+        except OSError:
+            return "(no collector log)"
+        return data[-LOG_TAIL_BYTES:].decode("utf-8", "replace")
