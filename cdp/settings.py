@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cdp.errors import ConfigError
+from cdp.identity.rules import IdentityRules
 
 __all__ = ["Limits", "Settings", "Topics", "load_settings"]
 
@@ -82,10 +83,15 @@ class Settings(BaseSettings):
 
     topics: Topics = Topics()
     limits: Limits = Limits()
+    identity: IdentityRules = IdentityRules()
 
     collector_host: str = "127.0.0.1"
     collector_port: int = 8088
+    api_host: str = "127.0.0.1"
+    api_port: int = 8089
     collector_cors_origins: list[str] = ["*"]
+    collector_workers: int = Field(default=1, ge=1)
+    """Collector processes sharing the port (SO_REUSEPORT); see `cdp.ingest.service`."""
     source_cache_seconds: float = Field(default=5.0, ge=0)
 
     producer_linger_ms: int = Field(default=5, ge=0)
@@ -93,6 +99,15 @@ class Settings(BaseSettings):
     retry_after_seconds: int = Field(default=2, ge=1)
 
     api_token: SecretStr = SecretStr("changethis")
+
+    processor_group: str = "cdp-processor"
+    processor_batch_max: int = Field(default=5000, ge=1)
+    processor_batch_wait_ms: int = Field(default=200, ge=1)
+    processor_metrics_port: int = Field(default=0, ge=0)
+    timeline_retention_days: int = Field(default=0, ge=0)
+    dedupe_retention_days: int = Field(default=30, ge=1)
+    relay_batch_max: int = Field(default=1000, ge=1)
+    relay_poll_ms: int = Field(default=50, ge=1)
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:
@@ -122,6 +137,14 @@ class Settings(BaseSettings):
         if self.database_url is None:
             raise ConfigError("no database: set CDP_DATABASE_URL or start the stack with `cdp up`")
         return sqlalchemy_url(self.database_url.get_secret_value())
+
+    def database_dsn(self) -> str:
+        """The Postgres URL as libpq and psycopg take it (no SQLAlchemy driver name)."""
+        if self.database_url is None:
+            raise ConfigError("no database: set CDP_DATABASE_URL or start the stack with `cdp up`")
+        return self.database_url.get_secret_value().replace(
+            "postgresql+psycopg://", "postgresql://", 1
+        )
 
     def session_timeout_ms(self) -> int:
         """The consumer session timeout: short on the embedded broker, see the constant."""

@@ -1,0 +1,157 @@
+"""Deciding which profile an event belongs to, after Segment Unify's identity resolution.
+
+`resolve` is pure: it reads the identity graph through `IdentityGraph` and returns a
+`Resolution` the caller carries out (create, merge, attach). The caller holds the graph locked,
+so nothing moves while a resolution is computed.
+
+The algorithm, for an event's identifiers sorted highest priority first:
+
+1. Find the profiles holding any of them. None: a new profile gets them all. One or more: the
+   oldest is the survivor, the others merge into it, the event's new identifiers attach to it.
+2. The outcome must respect the limits: per type (`IdentityRules.limit`), identifiers in all
+   (`max_identifiers_per_profile`), and merges a profile has absorbed
+   (`max_merges_per_profile`). While it does not, drop the event's lowest-priority identifier
+   (ties: the last in sort order) and go back to 1. With the default user_id limit of 1, this
+   is what keeps two known users apart: an event that would join them loses identifiers until
+   it no longer does.
+3. Restore pass (not in Unify): dropping strictly from the bottom can drop an identifier that
+   was never in the way, such as a new device id or the cookie of an anonymous profile that an
+   identifier above it conflicted with. So each dropped identifier, highest priority first, is
+   tried again on top of what was kept and restored if the outcome still respects every limit.
+   The result keeps every identifier that fits alongside the higher-priority ones.
+
+A profile that already breaks a limit (the limit was lowered after it filled up) is not made to
+shed anything: a count is a violation only when it exceeds both the limit and what the most
+loaded matched profile already holds, so such a profile keeps receiving its events but can grow
+no further in that type. With a consistent graph and limits of at least 1, this also means a
+single identifier always fits, so an event never loses all of its identifiers; `resolve` still
+handles that case (see its docstring) in case the graph it is given is inconsistent.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+from cdp.identity.extract import sort_key
+from cdp.identity.model import Identifier, IdentityGraph, Resolution
+from cdp.identity.rules import IdentityRules
+
+__all__ = ["resolve"]
+
+
+def resolve(
+    identifiers: Sequence[Identifier], graph: IdentityGraph, rules: IdentityRules
+) -> Resolution:
+    """Which profile the event with `identifiers` belongs to, and what changes in the graph.
+
+    `identifiers` are normalised (as `extract_identifiers` returns them); duplicates are
+    ignored and they are re-sorted by priority, so any order works.
+
+    The returned `Resolution`:
+
+    - No identifiers: ``profile_id=None`` and nothing else; the caller decides (events always
+      carry a userId or anonymousId, so this means they were all junk).
+    - No profile holds any kept identifier: ``profile_id=None``, `attach` the kept identifiers;
+      the caller creates the profile.
+    - Otherwise `profile_id` is the oldest matched profile (smallest `graph.created_order`),
+      `merged` the other matched profiles in id order, `attach` the kept identifiers no matched
+      profile holds yet, in priority order.
+    - `dropped` are the identifiers left out to respect a limit, in priority order; they stay
+      with whoever holds them. ``reasons[i]`` explains ``dropped[i]``; when profiles merge, one
+      more reason at the end says which identifiers linked them.
+    - If every identifier had to be dropped (only possible when the graph contradicts itself,
+      see the module docstring), `attach` is empty, `dropped` lists them all and `profile_id`
+      is the profile holding the highest-priority identifier. Every identifier is held in that
+      case (one nobody holds always fits a new profile on its own), so the event lands on an
+      existing profile rather than on a new one without any identifier.
+    """
+    key = sort_key(rules)
+    original = sorted(set(identifiers), key=key)
+    if not original:
+        return Resolution(profile_id=None)
+    check = _Checker(graph, rules, {i: graph.profile_of(i) for i in original})
+
+    kept = list(original)
+    while kept and check.violations(kept):
+        kept.pop()  # the lowest priority, and among equals the last in sort order
+    dropped: list[Identifier] = []
+    reasons: list[str] = []
+    for identifier in original:
+        if identifier in kept:
+            continue
+        trial = sorted([*kept, identifier], key=key)
+        problems = check.violations(trial)
+        if problems:
+            dropped.append(identifier)
+            reasons.append(f"{identifier} dropped: {', '.join(problems)}")
+        else:
+            kept = trial
+
+    if not kept:
+        fallback = next((p for i in original if (p := check.owner[i]) is not None), None)
+        return Resolution(fallback, dropped=tuple(dropped), reasons=tuple(reasons))
+    matched = check.matched(kept)
+    attach = tuple(i for i in kept if check.owner[i] is None)
+    if not matched:
+        return Resolution(None, attach=attach, dropped=tuple(dropped), reasons=tuple(reasons))
+    survivor = min(matched, key=graph.created_order)
+    merged = tuple(sorted(matched - {survivor}))
+    if merged:
+        links = ", ".join(
+            f"{i} (profile {check.owner[i]})" for i in kept if check.owner[i] is not None
+        )
+        others = ", ".join(str(p) for p in merged)
+        reasons.append(f"merged {others} into {survivor}: the event links them by {links}")
+    return Resolution(
+        survivor, attach=attach, merged=merged, dropped=tuple(dropped), reasons=tuple(reasons)
+    )
+
+
+class _Checker:
+    """Evaluates candidate sets of an event's identifiers against the limits."""
+
+    def __init__(
+        self, graph: IdentityGraph, rules: IdentityRules, owner: dict[Identifier, int | None]
+    ) -> None:
+        self.graph = graph
+        self.rules = rules
+        self.owner = owner
+        self._held: dict[int, frozenset[Identifier]] = {}
+        self._counts: dict[int, Counter[str]] = {}
+
+    def matched(self, kept: Iterable[Identifier]) -> set[int]:
+        """The profiles holding any of `kept`."""
+        return {p for i in kept if (p := self.owner[i]) is not None}
+
+    def _held_by(self, profile_id: int) -> frozenset[Identifier]:
+        if profile_id not in self._held:
+            held = self.graph.identifiers_of(profile_id)
+            self._held[profile_id] = held
+            self._counts[profile_id] = Counter(i.type for i in held)
+        return self._held[profile_id]
+
+    def violations(self, kept: Sequence[Identifier]) -> list[str]:
+        """What resolving with exactly `kept` would break; empty when it is allowed."""
+        matched = self.matched(kept)
+        union: set[Identifier] = set(kept)
+        for profile_id in matched:
+            union |= self._held_by(profile_id)
+        counts = Counter(i.type for i in union)
+        problems = []
+        for id_type in sorted(counts, key=lambda t: (self.rules.priority(t), t)):
+            count = counts[id_type]
+            already = max((self._counts[p][id_type] for p in matched), default=0)
+            limit = self.rules.limit(id_type)
+            if count > max(limit, already):
+                problems.append(f"the profile would hold {count} {id_type} (limit {limit})")
+        cap = self.rules.max_identifiers_per_profile
+        already = max((len(self._held[p]) for p in matched), default=0)
+        if len(union) > max(cap, already):
+            problems.append(f"the profile would hold {len(union)} identifiers (cap {cap})")
+        if len(matched) > 1:
+            merges = len(matched) - 1 + sum(self.graph.merge_count(p) for p in matched)
+            cap = self.rules.max_merges_per_profile
+            if merges > cap:
+                problems.append(f"the profile would have absorbed {merges} merges (cap {cap})")
+        return problems
