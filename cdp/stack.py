@@ -32,7 +32,7 @@ __all__ = ["EmbeddedServices", "Supervisor", "dev_write_key"]
 log = logging.getLogger(__name__)
 
 #: The services `cdp up` runs, as `cdp` sub-commands; later stages add themselves here.
-SERVICES: tuple[str, ...] = ("collector",)
+SERVICES: tuple[str, ...] = ("collector", "processor", "relay", "api")
 DATABASE = "cdp"
 STOP_GRACE_S = 10.0
 #: A cold start imports FastAPI, confluent-kafka and fastavro and joins the broker: ~2 s here.
@@ -187,6 +187,7 @@ def run_stack(settings: Settings, announce: Callable[[str], None] = print) -> in
         supervisor = Supervisor(resolved, broker=services.broker)
         supervisor.start()
         wait_ready(f"{collector_url}/readyz", supervisor)
+        wait_ready(f"http://{resolved.api_host}:{resolved.api_port}/readyz", supervisor)
         announce(_banner(resolved, collector_url, key))
         failed = supervisor.wait()
         if failed is not None:
@@ -214,9 +215,14 @@ def wait_ready(url: str, supervisor: Supervisor, timeout: float = READY_TIMEOUT_
 
 
 def _banner(settings: Settings, collector_url: str, key: str | None) -> str:
+    api_url = f"http://{settings.api_host}:{settings.api_port}"
+    default_token = settings.api_token.get_secret_value() == "changethis"
+    token_hint = ", the development default: changethis" if default_token else ""
     lines = [
         "cdp is up.",
         f"  collector  {collector_url}   (Segment tracking API: /v1/track, /v1/batch, ...)",
+        f"  profiles   {api_url}/v1/profiles/{{type}}:{{value}}"
+        f"   (needs Authorization: Bearer $CDP_API_TOKEN{token_hint})",
         f"  kafka      {settings.kafka_bootstrap_servers}{'  (embedded, memory only)' if settings.kafka_embedded else ''}",
         f"  metrics    {collector_url}/metrics",
     ]
@@ -228,6 +234,9 @@ def _banner(settings: Settings, collector_url: str, key: str | None) -> str:
             f"  curl -u '{key}:' -H 'Content-Type: application/json' \\",
             f'    -d \'{{"userId":"u1","event":"Signed Up"}}\' {collector_url}/v1/track',
             "  cdp tail cdp.events.raw",
+            f"  curl -H 'Authorization: Bearer {'changethis' if default_token else '$CDP_API_TOKEN'}' "
+            f"{api_url}/v1/profiles/user_id:u1",
+            "  cdp profile show user_id:u1",
         ]
     lines.append("Ctrl-C stops everything.")
     return "\n".join(lines)

@@ -19,6 +19,7 @@ __all__ = [
     "AVRO_DIR",
     "DEAD_LETTER",
     "EVENT",
+    "PROFILE_CHANGE",
     "ManifestCatalog",
     "RegistryCatalog",
     "SchemaCatalog",
@@ -27,6 +28,7 @@ __all__ = [
 AVRO_DIR = Path(__file__).with_name("avro")
 EVENT = "cdp.Event"
 DEAD_LETTER = "cdp.DeadLetter"
+PROFILE_CHANGE = "cdp.ProfileChange"
 
 ParsedSchema = Any
 NOT_FOUND = 404

@@ -69,10 +69,35 @@ def _scratch_database(admin_url: str) -> Iterator[str]:
     name = f"cdp_test_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    base, _, query = admin_url.partition("?")
-    url = base.rsplit("/", 1)[0] + "/" + name + (f"?{query}" if query else "")
+    url = sibling_url(admin_url, name)
     try:
         yield url
     finally:
         with suppress(psycopg.Error), psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def sibling_url(url: str, database: str) -> str:
+    """`url` with its database name replaced by `database` (query string kept)."""
+    base, _, query = url.partition("?")
+    return base.rsplit("/", 1)[0] + "/" + database + (f"?{query}" if query else "")
+
+
+def clone_database(admin_url: str, template: str) -> str:
+    """A new database copied from `template` (which must have no open connections); its URL."""
+    name = f"cdp_t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(template)
+            )
+        )
+    return sibling_url(admin_url, name)
+
+
+def drop_database(admin_url: str, url: str) -> None:
+    name = url.partition("?")[0].rsplit("/", 1)[1]
+    with suppress(psycopg.Error), psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )

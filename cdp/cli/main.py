@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
-from cdp.cli import bench, sources, tail
+from cdp.cli import bench, profile, sources, tail
 from cdp.cli.common import fail, settings_for_command
 from cdp.errors import CdpError
 
@@ -12,6 +14,7 @@ app = typer.Typer(help="cdp: an event-streaming customer data platform.", no_arg
 app.add_typer(sources.app, name="sources")
 app.command("tail")(tail.tail)
 app.add_typer(bench.app, name="bench")
+app.add_typer(profile.app, name="profile")
 
 
 @app.command()
@@ -27,12 +30,55 @@ def up() -> None:
 
 
 @app.command()
-def collector() -> None:
+def collector(
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Processes sharing the port; default CDP_COLLECTOR_WORKERS, else 1."
+        ),
+    ] = None,
+) -> None:
     """Run the Segment-compatible HTTP collector."""
     from cdp.ingest import run_collector
 
+    settings = settings_for_command()
+    if workers is not None:
+        settings = settings.model_copy(update={"collector_workers": workers})
     try:
-        run_collector(settings_for_command())
+        run_collector(settings)
+    except CdpError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def api() -> None:
+    """Run the profile read API (GET /v1/profiles/{type}:{value}, bearer token CDP_API_TOKEN)."""
+    from cdp.profiles import run_api
+
+    try:
+        run_api(settings_for_command())
+    except CdpError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def processor() -> None:
+    """Run the profile processor: raw events → identity resolution → profiles in Postgres."""
+    from cdp.profiles import run_processor
+
+    try:
+        run_processor(settings_for_command())
+    except CdpError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def relay() -> None:
+    """Run the outbox relay: publishes profile changes written by the processor."""
+    from cdp.activation import run_relay
+
+    try:
+        run_relay(settings_for_command())
     except CdpError as exc:
         fail(str(exc))
 

@@ -7,8 +7,21 @@ two so that neither drifts.
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 
-__all__ = ["metadata", "sources"]
+__all__ = [
+    "consumer_offsets",
+    "events",
+    "group_members",
+    "groups",
+    "identifiers",
+    "merges",
+    "metadata",
+    "outbox",
+    "processed_messages",
+    "profiles",
+    "sources",
+]
 
 metadata = sa.MetaData()
 
@@ -24,4 +37,101 @@ sources = sa.Table(
         "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
     sa.Column("disabled_at", sa.DateTime(timezone=True)),
+)
+
+NOW = sa.func.now()
+
+profiles = sa.Table(
+    "profiles",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("traits", JSONB, nullable=False),
+    sa.Column("trait_times", JSONB, nullable=False),
+    sa.Column("computed", JSONB, nullable=False),
+    sa.Column("merged_into", sa.BigInteger, sa.ForeignKey("profiles.id")),
+    sa.Column("merge_count", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
+identifiers = sa.Table(
+    "identifiers",
+    metadata,
+    sa.Column("id_type", sa.Text, primary_key=True),
+    sa.Column("id_value", sa.Text, primary_key=True),
+    sa.Column("profile_id", sa.BigInteger, nullable=False, index=True),
+    sa.Column("first_seen", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_seen", sa.DateTime(timezone=True), nullable=False),
+)
+
+merges = sa.Table(
+    "merges",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("from_profile", sa.BigInteger, nullable=False),
+    sa.Column("into_profile", sa.BigInteger, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("message_id", sa.Text),
+    sa.Column("merged_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
+groups = sa.Table(
+    "groups",
+    metadata,
+    sa.Column("group_id", sa.Text, primary_key=True),
+    sa.Column("traits", JSONB, nullable=False),
+    sa.Column("trait_times", JSONB, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
+group_members = sa.Table(
+    "group_members",
+    metadata,
+    sa.Column("group_id", sa.Text, primary_key=True),
+    sa.Column("profile_id", sa.BigInteger, primary_key=True),
+    sa.Column("first_seen", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_seen", sa.DateTime(timezone=True), nullable=False),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("profile_id", sa.BigInteger, nullable=False),
+    sa.Column("message_id", sa.Text, nullable=False),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("name", sa.Text),
+    sa.Column("event_time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("source_id", sa.Text),
+    sa.Column("properties", JSONB, nullable=False),
+    sa.Column("context", JSONB, nullable=False),
+    postgresql_partition_by="RANGE (event_time)",
+)
+
+processed_messages = sa.Table(
+    "processed_messages",
+    metadata,
+    sa.Column("message_id", sa.Text, primary_key=True),
+    sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
+consumer_offsets = sa.Table(
+    "consumer_offsets",
+    metadata,
+    sa.Column("consumer_group", sa.Text, primary_key=True),
+    sa.Column("topic", sa.Text, primary_key=True),
+    sa.Column("partition", sa.Integer, primary_key=True),
+    sa.Column("next_offset", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("topic", sa.Text, nullable=False),
+    sa.Column("key", sa.LargeBinary),
+    sa.Column("value", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
 )

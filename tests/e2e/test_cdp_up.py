@@ -36,6 +36,7 @@ def stack_env(home: Path) -> dict[str, str]:
     env.update(
         CDP_HOME=str(home),
         CDP_COLLECTOR_PORT=str(free_port()),
+        CDP_API_PORT=str(free_port()),
         CDP_EMBEDDED_KAFKA_PORT=str(free_port()),
         CDP_TOPICS__PARTITIONS="2",
     )
@@ -106,6 +107,17 @@ def test_cdp_up_collects_events_and_stops_cleanly(stack: Stack) -> None:
     assert record["key"] == "jane"
     assert record["value"]["message_id"] == "e2e-1"
     assert record["value"]["event"] == "Signed Up"
+
+    api = f"http://127.0.0.1:{stack.env['CDP_API_PORT']}/v1/profiles/user_id:jane"
+
+    def profile() -> dict[str, object] | None:
+        r = httpx.get(api, headers={"Authorization": "Bearer changethis"})
+        return r.json() if r.status_code == 200 else None
+
+    folded = wait_for(
+        profile, timeout=60, interval=0.2, what="the processor to fold the event into a profile"
+    )
+    assert folded["computed"]["events"] == {"Signed Up": 1}  # type: ignore[index]
 
     children = psutil.Process(stack.process.pid).children(recursive=True)
     assert children, "the services and the broker run as child processes"

@@ -1,0 +1,212 @@
+"""Applying one micro-batch of raw events to the store, in the caller's transaction.
+
+The steps run in a fixed order: fence the partitions' offsets, drop events already applied (by
+offset, then by messageId), lock and load the identity graph the batch touches, resolve and fold
+every event in memory, then write profiles, identifiers, merges, the timeline, groups, the outbox
+and the new offsets with set-based statements.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from psycopg import Connection
+
+from cdp.identity import Identifier, IdentityRules, extract_identifiers, resolve
+from cdp.profiles.events import InEvent
+from cdp.profiles.fold import fold_computed, fold_traits
+from cdp.profiles.groups import GroupCalls, write_groups
+from cdp.profiles.offsets import claim_offsets, save_offsets
+from cdp.profiles.state import BatchState, ProfileState
+from cdp.profiles.store import allocate_ids, dedupe, dt, load_state, lock_identifiers, write_state
+from cdp.schemas import PROFILE_CHANGE, Codec
+
+__all__ = ["BatchApplier", "BatchOutcome"]
+
+TIMELINE_COLUMNS = (
+    "profile_id, message_id, type, name, event_time, received_at, source_id, properties, context"
+)
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What one batch did."""
+
+    applied: int
+    duplicates: int
+    replayed: int
+    profiles_created: int
+    merges: int
+    changes: int
+
+
+@dataclass
+class _Timeline:
+    rows: list[tuple[Any, ...]]
+
+
+class BatchApplier:
+    """Applies batches of one topic for one consumer group."""
+
+    def __init__(
+        self, rules: IdentityRules, codec: Codec, group: str, topic: str, changes_topic: str
+    ) -> None:
+        self._rules = rules
+        self._codec = codec
+        self._group = group
+        self._topic = topic
+        self._changes_topic = changes_topic
+
+    def apply(
+        self, conn: Connection[Any], batch: list[InEvent], next_offsets: dict[int, int]
+    ) -> BatchOutcome:
+        """Apply `batch` (in offset order per partition); the caller commits or rolls back.
+
+        `next_offsets` covers every record consumed, including ones that were dead-lettered
+        before reaching here, so the stored position moves past them too.
+        """
+        stored = claim_offsets(conn, self._group, self._topic, sorted(next_offsets))
+        fresh = [e for e in batch if e.offset >= stored.get(e.partition, 0)]
+        unseen = dedupe(conn, [e.message_id for e in fresh])
+        events = _first_of_each(fresh, unseen)
+        idents = [extract_identifiers(e.as_identity_input(), self._rules) for e in events]
+        lock_identifiers(conn, {i for ids in idents for i in ids})
+        state = load_state(conn, [i for ids in idents for i in ids])
+        timeline, groups = self._fold(state, events, idents)
+        real = allocate_ids(conn, state)
+        write_state(conn, state, real)
+
+        def final(profile_id: int) -> int:
+            end = state.final_id(profile_id)
+            return real.get(end, end)
+
+        _copy_timeline(conn, timeline, final)
+        write_groups(conn, groups, final)
+        changes = self._write_changes(conn, state, final)
+        save_offsets(conn, self._group, self._topic, next_offsets)
+        created = sum(1 for p in state.profiles.values() if p.is_new and p.merged_into is None)
+        return BatchOutcome(
+            applied=len(events),
+            duplicates=len(fresh) - len(events),
+            replayed=len(batch) - len(fresh),
+            profiles_created=created,
+            merges=len(state.merges),
+            changes=changes,
+        )
+
+    def _fold(
+        self, state: BatchState, events: list[InEvent], idents: list[list[Identifier]]
+    ) -> tuple[_Timeline, GroupCalls]:
+        timeline = _Timeline([])
+        groups = GroupCalls()
+        for event, ids in zip(events, idents, strict=True):
+            resolution = resolve(ids, state, self._rules)
+            profile = state.apply(resolution, event.at, event.message_id)
+            state.touch(ids, profile, event.at)
+            _fold_event(profile, event)
+            timeline.rows.append(_timeline_row(profile.id, event))
+            if event.type == "group" and event.group_id:
+                groups.add(event.group_id, profile.id, event.at, event.traits)
+        return timeline, groups
+
+    def _write_changes(
+        self, conn: Connection[Any], state: BatchState, final: Callable[[int], int]
+    ) -> int:
+        now = int(time.time() * 1000)
+        rows: list[tuple[str, bytes, bytes]] = []
+        merged_into: dict[int, list[int]] = {}
+        for merge in state.merges:
+            if not state.profiles[merge.from_profile].is_new:
+                merged_into.setdefault(final(merge.into_profile), []).append(merge.from_profile)
+        reasons = {final(m.into_profile): (m.reason, m.message_id) for m in state.merges}
+        for profile in state.profiles.values():
+            if profile.merged_into is not None:
+                continue
+            pid = final(profile.id)
+            if profile.is_new:
+                kind = "created"
+            elif pid in merged_into:
+                kind = "merged"
+            elif profile.changed_traits or profile.identifiers_added:
+                kind = "updated"
+            else:
+                continue
+            reason, message_id = reasons.get(pid, (None, None))
+            record = {
+                "change_id": str(uuid.uuid4()),
+                "kind": kind,
+                "profile_id": pid,
+                "merged_from": sorted(merged_into.get(pid, [])),
+                "reason": reason if kind == "merged" else None,
+                "message_id": message_id if kind == "merged" else None,
+                "traits": orjson.dumps(profile.traits).decode(),
+                "changed_traits": sorted(profile.changed_traits),
+                "identifiers": sorted(str(i) for i in profile.identifiers),
+                "at": now,
+            }
+            rows.append(
+                (self._changes_topic, str(pid).encode(), self._codec.encode(PROFILE_CHANGE, record))
+            )
+        if rows:
+            with conn.cursor() as cur:
+                cur.executemany("INSERT INTO outbox (topic, key, value) VALUES (%s, %s, %s)", rows)
+        return len(rows)
+
+
+def _fold_event(profile: ProfileState, event: InEvent) -> None:
+    incoming = event.incoming_traits()
+    if incoming:
+        changed = fold_traits(profile.traits, profile.trait_times, incoming, event.at)
+        if changed:
+            profile.changed_traits |= changed
+    fold_computed(profile.computed, event.fold_input(), event.at)
+    profile.dirty = True
+
+
+def _timeline_row(profile_id: int, event: InEvent) -> tuple[Any, ...]:
+    name = {
+        "track": event.event,
+        "page": event.name,
+        "screen": event.name,
+        "group": event.group_id,
+        "alias": event.previous_id,
+    }
+    if event.type in ("identify", "group"):
+        payload = orjson.dumps(event.traits).decode()
+    else:
+        payload = event.properties_json
+    return (
+        profile_id,
+        event.message_id,
+        event.type,
+        name.get(event.type),
+        dt(event.at),
+        dt(event.received_at),
+        event.source_id,
+        payload,
+        event.context_json,
+    )
+
+
+def _copy_timeline(conn: Connection[Any], timeline: _Timeline, final: Callable[[int], int]) -> None:
+    if not timeline.rows:
+        return
+    with conn.cursor() as cur, cur.copy(f"COPY events ({TIMELINE_COLUMNS}) FROM STDIN") as copy:
+        for row in timeline.rows:
+            copy.write_row((final(row[0]), *row[1:]))
+
+
+def _first_of_each(events: list[InEvent], unseen: set[str]) -> list[InEvent]:
+    """The first event of every message id in `unseen`, in batch order."""
+    out = []
+    remaining = set(unseen)
+    for event in events:
+        if event.message_id in remaining:
+            remaining.discard(event.message_id)
+            out.append(event)
+    return out

@@ -1,0 +1,186 @@
+"""Reading profiles back: by any identifier (following merges), with traits, timeline and history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from cdp.db.tables import events, group_members, groups, identifiers, merges, profiles
+from cdp.identity import IdentityRules, normalize_email, normalize_phone
+
+__all__ = [
+    "find_profile",
+    "profile_events",
+    "profile_groups",
+    "profile_identifiers",
+    "profile_merges",
+    "profile_view",
+]
+
+#: Computed traits stored as epoch milliseconds, shown as ISO 8601.
+TIME_KEYS = ("first_seen", "last_seen", "last_context_at")
+#: Profile ids are Postgres bigints; a larger number names no profile (and must not reach SQL).
+MAX_PROFILE_ID = 2**63 - 1
+
+
+def normalise_lookup(id_type: str, value: str, rules: IdentityRules) -> str | None:
+    """The stored form of an identifier typed by a person (emails and phones are normalised)."""
+    if id_type == "email":
+        return normalize_email(value)
+    if id_type == "phone":
+        return normalize_phone(value, rules.phone_region)
+    return value.strip() or None
+
+
+def find_profile(conn: Connection, id_type: str, value: str, rules: IdentityRules) -> int | None:
+    """The live profile holding `id_type:value`; a merged-away profile id leads to its survivor."""
+    if id_type == "profile_id":
+        text = value.strip()
+        if not (text.isascii() and text.isdigit()) or int(text) > MAX_PROFILE_ID:
+            return None
+        return _follow(conn, int(text))
+    stored = normalise_lookup(id_type, value, rules)
+    if stored is None:
+        return None
+    found = conn.execute(
+        sa.select(identifiers.c.profile_id).where(
+            identifiers.c.id_type == id_type, identifiers.c.id_value == stored
+        )
+    ).scalar_one_or_none()
+    return _follow(conn, found) if found is not None else None
+
+
+def _follow(conn: Connection, profile_id: int) -> int | None:
+    for _ in range(1000):
+        row = conn.execute(
+            sa.select(profiles.c.merged_into).where(profiles.c.id == profile_id)
+        ).first()
+        if row is None:
+            return None
+        if row[0] is None:
+            return profile_id
+        profile_id = row[0]
+    return None
+
+
+def _iso(ms: Any) -> Any:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat() if isinstance(ms, int | float) else ms
+
+
+def profile_view(conn: Connection, profile_id: int) -> dict[str, Any]:
+    """The profile's id, traits and computed traits (times as ISO 8601), merge count and times."""
+    row = conn.execute(sa.select(profiles).where(profiles.c.id == profile_id)).mappings().one()
+    computed = {k: (_iso(v) if k in TIME_KEYS else v) for k, v in row["computed"].items()}
+    return {
+        "profile_id": str(row["id"]),
+        "traits": row["traits"],
+        "computed": computed,
+        "merge_count": row["merge_count"],
+        "created_at": row["created_at"].isoformat(),
+        "updated_at": row["updated_at"].isoformat(),
+    }
+
+
+def profile_identifiers(conn: Connection, profile_id: int) -> list[dict[str, Any]]:
+    """The identifiers the profile holds, ordered by type then value."""
+    rows = conn.execute(
+        sa.select(
+            identifiers.c.id_type,
+            identifiers.c.id_value,
+            identifiers.c.first_seen,
+            identifiers.c.last_seen,
+        )
+        .where(identifiers.c.profile_id == profile_id)
+        .order_by(identifiers.c.id_type, identifiers.c.id_value)
+    ).all()
+    return [
+        {"type": t, "value": v, "first_seen": f.isoformat(), "last_seen": last.isoformat()}
+        for t, v, f, last in rows
+    ]
+
+
+def profile_events(
+    conn: Connection, profile_id: int, limit: int = 50, before: tuple[datetime, str] | None = None
+) -> list[dict[str, Any]]:
+    """The timeline, newest first; `before` = (event_time, message_id) of the last item of the previous page."""
+    query = sa.select(events).where(events.c.profile_id == profile_id)
+    if before is not None:
+        query = query.where(
+            sa.tuple_(events.c.event_time, events.c.message_id) < sa.tuple_(*before)
+        )
+    rows = (
+        conn.execute(
+            query.order_by(events.c.event_time.desc(), events.c.message_id.desc()).limit(limit)
+        )
+        .mappings()
+        .all()
+    )
+    return [
+        {
+            "message_id": r["message_id"],
+            "type": r["type"],
+            "name": r["name"],
+            "timestamp": r["event_time"].isoformat(),
+            "received_at": r["received_at"].isoformat(),
+            "source_id": r["source_id"],
+            "properties": r["properties"],
+            "context": r["context"],
+        }
+        for r in rows
+    ]
+
+
+def profile_merges(conn: Connection, profile_id: int) -> list[dict[str, Any]]:
+    """Every merge in the profile's history, oldest first.
+
+    That is the merges into it, the merges into the profiles merged into it (a merged-away
+    profile keeps its own earlier merges), and, for a merged-away profile, its merge away.
+    """
+    tree = sa.select(sa.literal(profile_id, sa.BigInteger).label("id")).cte("tree", recursive=True)
+    tree = tree.union(sa.select(merges.c.from_profile).where(merges.c.into_profile == tree.c.id))
+    rows = (
+        conn.execute(
+            sa.select(merges)
+            .where(
+                sa.or_(
+                    merges.c.into_profile.in_(sa.select(tree.c.id)),
+                    merges.c.from_profile == profile_id,
+                )
+            )
+            .order_by(merges.c.id)
+        )
+        .mappings()
+        .all()
+    )
+    return [
+        {
+            "from_profile": str(r["from_profile"]),
+            "into_profile": str(r["into_profile"]),
+            "reason": r["reason"],
+            "message_id": r["message_id"],
+            "merged_at": r["merged_at"].isoformat(),
+        }
+        for r in rows
+    ]
+
+
+def profile_groups(conn: Connection, profile_id: int) -> list[dict[str, Any]]:
+    """The groups the profile belongs to, with each group's traits, ordered by group id."""
+    rows = conn.execute(
+        sa.select(
+            groups.c.group_id,
+            groups.c.traits,
+            group_members.c.first_seen,
+            group_members.c.last_seen,
+        )
+        .join(group_members, group_members.c.group_id == groups.c.group_id)
+        .where(group_members.c.profile_id == profile_id)
+        .order_by(groups.c.group_id)
+    ).all()
+    return [
+        {"group_id": g, "traits": t, "first_seen": f.isoformat(), "last_seen": last.isoformat()}
+        for g, t, f, last in rows
+    ]

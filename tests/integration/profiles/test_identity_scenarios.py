@@ -1,0 +1,318 @@
+"""Identity resolution through the real processor: Kafka in, Postgres out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from cdp.settings import Settings
+from tests.integration.profiles.conftest import EventSender, RunningProcessor, query
+
+pytestmark = pytest.mark.integration
+
+T0 = "2026-11-20T10:00:00+00:00"
+
+
+def at(minute: int) -> str:
+    return f"2026-11-20T10:{minute:02d}:00+00:00"
+
+
+def profile_of(settings: Settings, id_type: str, value: str) -> int | None:
+    rows = query(
+        settings,
+        "SELECT profile_id FROM identifiers WHERE id_type = %s AND id_value = %s",
+        id_type,
+        value,
+    )
+    return rows[0][0] if rows else None
+
+
+def live_profiles(settings: Settings) -> int:
+    return int(query(settings, "SELECT count(*) FROM profiles WHERE merged_into IS NULL")[0][0])
+
+
+def timeline(settings: Settings, profile_id: int | None) -> list[str]:
+    return [
+        r[0]
+        for r in query(
+            settings,
+            "SELECT message_id FROM events WHERE profile_id = %s ORDER BY event_time",
+            profile_id,
+        )
+    ]
+
+
+def traits(settings: Settings, profile_id: int | None) -> dict[str, Any]:
+    return dict(query(settings, "SELECT traits FROM profiles WHERE id = %s", profile_id)[0][0])
+
+
+def test_anonymous_browsing_then_login_is_one_profile(
+    pipeline_settings: Settings,
+    sender: EventSender,
+    processor: RunningProcessor,
+    processed: Callable[[], None],
+) -> None:
+    sender.send(
+        {
+            "type": "page",
+            "anonymousId": "anon-1",
+            "name": "Running shoes",
+            "messageId": "m1",
+            "timestamp": at(1),
+        },
+        {
+            "type": "track",
+            "anonymousId": "anon-1",
+            "event": "Product Viewed",
+            "messageId": "m2",
+            "timestamp": at(2),
+        },
+    )
+    processed()
+    sender.send(
+        {
+            "type": "identify",
+            "anonymousId": "anon-1",
+            "userId": "jane",
+            "traits": {"email": " Jane@Example.com "},
+            "messageId": "m3",
+            "timestamp": at(3),
+        }
+    )
+    processed()
+
+    jane = profile_of(pipeline_settings, "user_id", "jane")
+    assert jane is not None
+    assert profile_of(pipeline_settings, "anonymous_id", "anon-1") == jane
+    assert profile_of(pipeline_settings, "email", "jane@example.com") == jane
+    assert live_profiles(pipeline_settings) == 1
+    assert timeline(pipeline_settings, jane) == ["m1", "m2", "m3"]
+
+
+def test_second_device_merges_into_the_oldest_profile_and_moves_its_timeline(
+    pipeline_settings: Settings,
+    sender: EventSender,
+    processor: RunningProcessor,
+    processed: Callable[[], None],
+) -> None:
+    sender.send(
+        {
+            "type": "identify",
+            "anonymousId": "laptop",
+            "userId": "sam",
+            "messageId": "a1",
+            "timestamp": at(1),
+        }
+    )
+    processed()
+    sender.send(
+        {
+            "type": "track",
+            "anonymousId": "phone",
+            "event": "App Opened",
+            "messageId": "b1",
+            "timestamp": at(2),
+        }
+    )
+    processed()
+    phone_profile = profile_of(pipeline_settings, "anonymous_id", "phone")
+    sam = profile_of(pipeline_settings, "user_id", "sam")
+    assert phone_profile != sam
+
+    sender.send(
+        {
+            "type": "identify",
+            "anonymousId": "phone",
+            "userId": "sam",
+            "messageId": "b2",
+            "timestamp": at(3),
+        }
+    )
+    processed()
+
+    assert profile_of(pipeline_settings, "anonymous_id", "phone") == sam
+    assert timeline(pipeline_settings, sam) == ["a1", "b1", "b2"]
+    assert timeline(pipeline_settings, phone_profile) == []
+    merged = query(pipeline_settings, "SELECT from_profile, into_profile, message_id FROM merges")
+    assert merged == [(phone_profile, sam, "b2")]
+    assert query(
+        pipeline_settings, "SELECT merged_into FROM profiles WHERE id = %s", phone_profile
+    ) == [(sam,)]
+
+
+def test_second_user_on_a_shared_device_is_not_merged_with_the_first(
+    pipeline_settings: Settings,
+    sender: EventSender,
+    processor: RunningProcessor,
+    processed: Callable[[], None],
+) -> None:
+    sender.send(
+        {
+            "type": "identify",
+            "anonymousId": "kiosk",
+            "userId": "alice",
+            "messageId": "k1",
+            "timestamp": at(1),
+        }
+    )
+    processed()
+    sender.send(
+        {
+            "type": "identify",
+            "anonymousId": "kiosk",
+            "userId": "bob",
+            "messageId": "k2",
+            "timestamp": at(2),
+        }
+    )
+    processed()
+
+    alice = profile_of(pipeline_settings, "user_id", "alice")
+    bob = profile_of(pipeline_settings, "user_id", "bob")
+    assert alice is not None
+    assert bob is not None
+    assert alice != bob
+    assert profile_of(pipeline_settings, "anonymous_id", "kiosk") == alice
+    assert timeline(pipeline_settings, bob) == ["k2"]
+    assert query(pipeline_settings, "SELECT count(*) FROM merges") == [(0,)]
+
+
+def test_email_change_keeps_both_emails_on_the_profile(
+    pipeline_settings: Settings,
+    sender: EventSender,
+    processor: RunningProcessor,
+    processed: Callable[[], None],
+) -> None:
+    sender.send(
+        {
+            "type": "identify",
+            "userId": "u7",
+            "traits": {"email": "old@example.com"},
+            "messageId": "e1",
+            "timestamp": at(1),
+        },
+        {
+            "type": "identify",
+            "userId": "u7",
+            "traits": {"email": "new@example.com"},
+            "messageId": "e2",
+            "timestamp": at(2),
+        },
+    )
+    processed()
+
+    u7 = profile_of(pipeline_settings, "user_id", "u7")
+    assert profile_of(pipeline_settings, "email", "old@example.com") == u7
+    assert profile_of(pipeline_settings, "email", "new@example.com") == u7
+    assert traits(pipeline_settings, u7)["email"] == "new@example.com"
+
+
+def test_alias_merges_the_previous_identity(
+    pipeline_settings: Settings,
+    sender: EventSender,
+    processor: RunningProcessor,
+    processed: Callable[[], None],
+) -> None:
+    sender.send(
+        {
+            "type": "track",
+            "anonymousId": "visitor-9",
+            "event": "Viewed",
+            "messageId": "v1",
+            "timestamp": at(1),
+        }
+    )
+    processed()
+    sender.send(
+        {
+            "type": "track",
+            "userId": "carol",
+            "event": "Logged In",
+            "messageId": "v2",
+            "timestamp": at(2),
+        }
+    )
+    processed()
+    sender.send(
+        {
+            "type": "alias",
+            "userId": "carol",
+            "previousId": "visitor-9",
+            "messageId": "v3",
+            "timestamp": at(3),
+        }
+    )
+    processed()
+
+    carol = profile_of(pipeline_settings, "user_id", "carol")
+    assert profile_of(pipeline_settings, "anonymous_id", "visitor-9") == carol
+    assert live_profiles(pipeline_settings) == 1
+    assert sorted(timeline(pipeline_settings, carol)) == ["v1", "v2", "v3"]
+
+
+def test_junk_identifiers_are_ignored(
+    pipeline_settings: Settings,
+    sender: EventSender,
+    processor: RunningProcessor,
+    processed: Callable[[], None],
+) -> None:
+    sender.send(
+        {
+            "type": "identify",
+            "userId": "null",
+            "anonymousId": "dev-1",
+            "traits": {"email": "undefined"},
+            "messageId": "j1",
+        },
+        {"type": "identify", "userId": "null", "anonymousId": "dev-2", "messageId": "j2"},
+    )
+    processed()
+
+    assert query(
+        pipeline_settings,
+        "SELECT count(*) FROM identifiers WHERE id_value IN ('null', 'undefined')",
+    ) == [(0,)]
+    assert profile_of(pipeline_settings, "anonymous_id", "dev-1") != profile_of(
+        pipeline_settings, "anonymous_id", "dev-2"
+    )
+    assert live_profiles(pipeline_settings) == 2
+
+
+def test_limit_on_user_ids_forces_a_new_profile_instead_of_a_merge(
+    pipeline_settings: Settings,
+    sender: EventSender,
+    processor: RunningProcessor,
+    processed: Callable[[], None],
+) -> None:
+    sender.send(
+        {
+            "type": "identify",
+            "userId": "dana",
+            "traits": {"email": "family@example.com"},
+            "messageId": "f1",
+            "timestamp": at(1),
+        }
+    )
+    processed()
+    sender.send(
+        {
+            "type": "identify",
+            "userId": "eli",
+            "traits": {"email": "family@example.com"},
+            "messageId": "f2",
+            "timestamp": at(2),
+        }
+    )
+    processed()
+
+    dana = profile_of(pipeline_settings, "user_id", "dana")
+    eli = profile_of(pipeline_settings, "user_id", "eli")
+    assert dana != eli
+    assert profile_of(pipeline_settings, "email", "family@example.com") == dana
+    assert query(
+        pipeline_settings,
+        "SELECT count(*) FROM identifiers i JOIN identifiers j ON i.profile_id = j.profile_id "
+        "AND i.id_type = 'user_id' AND j.id_type = 'user_id' AND i.id_value < j.id_value",
+    ) == [(0,)]
