@@ -59,7 +59,8 @@ def resolve(
       profile holds yet, in priority order.
     - `dropped` are the identifiers left out to respect a limit, in priority order; they stay
       with whoever holds them. ``reasons[i]`` explains ``dropped[i]``; when profiles merge, one
-      more reason at the end says which identifiers linked them.
+      more reason at the end says which identifier types linked them. Reasons name types, never
+      values: they are stored with merges and published, and identifier values are personal data.
     - If every identifier had to be dropped (only possible when the graph contradicts itself,
       see the module docstring), `attach` is empty, `dropped` lists them all and `profile_id`
       is the profile holding the highest-priority identifier. Every identifier is held in that
@@ -84,7 +85,7 @@ def resolve(
         problems = check.violations(trial)
         if problems:
             dropped.append(identifier)
-            reasons.append(f"{identifier} dropped: {', '.join(problems)}")
+            reasons.append(f"{identifier.type} dropped: {', '.join(problems)}")
         else:
             kept = trial
 
@@ -98,11 +99,8 @@ def resolve(
     survivor = min(matched, key=graph.created_order)
     merged = tuple(sorted(matched - {survivor}))
     if merged:
-        links = ", ".join(
-            f"{i} (profile {check.owner[i]})" for i in kept if check.owner[i] is not None
-        )
-        others = ", ".join(str(p) for p in merged)
-        reasons.append(f"merged {others} into {survivor}: the event links them by {links}")
+        links = sorted({i.type for i in kept if check.owner[i] is not None})
+        reasons.append(f"the event links {len(merged) + 1} profiles by {', '.join(links)}")
     return Resolution(
         survivor, attach=attach, merged=merged, dropped=tuple(dropped), reasons=tuple(reasons)
     )

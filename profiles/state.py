@@ -98,7 +98,7 @@ class BatchState:
             self._merge(
                 self.profiles[loser_id],
                 profile,
-                "; ".join(resolution.reasons) or "shared identifier",
+                resolution.reasons[-1] if resolution.reasons else "shared identifier",
                 message_id,
             )
         for identifier in resolution.attach:
