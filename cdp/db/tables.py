@@ -59,9 +59,10 @@ identifiers = sa.Table(
     metadata,
     sa.Column("id_type", sa.Text, primary_key=True),
     sa.Column("id_value", sa.Text, primary_key=True),
-    sa.Column("profile_id", sa.BigInteger, nullable=False, index=True),
+    sa.Column("profile_id", sa.BigInteger, nullable=False),
     sa.Column("first_seen", sa.DateTime(timezone=True), nullable=False),
     sa.Column("last_seen", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("identifiers_profile", "profile_id"),
 )
 
 merges = sa.Table(
@@ -73,6 +74,8 @@ merges = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("message_id", sa.Text),
     sa.Column("merged_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.Index("merges_into", "into_profile"),
+    sa.Index("merges_from", "from_profile"),
 )
 
 groups = sa.Table(
@@ -92,6 +95,7 @@ group_members = sa.Table(
     sa.Column("profile_id", sa.BigInteger, primary_key=True),
     sa.Column("first_seen", sa.DateTime(timezone=True), nullable=False),
     sa.Column("last_seen", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("group_members_profile", "profile_id"),
 )
 
 events = sa.Table(
@@ -106,6 +110,7 @@ events = sa.Table(
     sa.Column("source_id", sa.Text),
     sa.Column("properties", JSONB, nullable=False),
     sa.Column("context", JSONB, nullable=False),
+    sa.Index("events_profile_time", "profile_id", sa.text("event_time DESC")),
     postgresql_partition_by="RANGE (event_time)",
 )
 
@@ -114,6 +119,7 @@ processed_messages = sa.Table(
     metadata,
     sa.Column("message_id", sa.Text, primary_key=True),
     sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.Index("processed_messages_at", "processed_at"),
 )
 
 consumer_offsets = sa.Table(
