@@ -63,23 +63,30 @@ def manifest() -> dict[str, list[dict[str, Any]]]:
     return data
 
 
-class ManifestCatalog:
-    """Schema ids from `schemas/avro/manifest.json`; no network involved."""
+class _Writers:
+    """The writer schema of each subject, as the subclass filled it in at start-up."""
 
     def __init__(self) -> None:
         self._by_id: dict[int, ParsedSchema] = {}
         self._writers: dict[str, tuple[int, ParsedSchema]] = {}
-        for subject, versions in manifest().items():
-            for version in versions:
-                self._by_id[version["id"]] = parse_schema(load_avsc(AVRO_DIR / version["file"]))
-            latest = versions[-1]["id"]
-            self._writers[subject] = (latest, self._by_id[latest])
 
     def writer(self, subject: str) -> tuple[int, ParsedSchema]:
         try:
             return self._writers[subject]
         except KeyError:
             raise SchemaError(f"unknown schema subject {subject!r}") from None
+
+
+class ManifestCatalog(_Writers):
+    """Schema ids from `schemas/avro/manifest.json`; no network involved."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        for subject, versions in manifest().items():
+            for version in versions:
+                self._by_id[version["id"]] = parse_schema(load_avsc(AVRO_DIR / version["file"]))
+            latest = versions[-1]["id"]
+            self._writers[subject] = (latest, self._by_id[latest])
 
     def by_id(self, schema_id: int) -> ParsedSchema:
         try:
@@ -88,7 +95,7 @@ class ManifestCatalog:
             raise UnknownSchema(f"unknown schema id {schema_id}") from None
 
 
-class RegistryCatalog:
+class RegistryCatalog(_Writers):
     """Schema ids from a Confluent-compatible schema registry (confluent-kafka's client).
 
     The current version of every subject is registered once at start-up (a no-op if the registry
@@ -101,9 +108,8 @@ class RegistryCatalog:
         conf: dict[str, str] = {"url": url}
         if basic_auth:
             conf["basic.auth.user.info"] = basic_auth
+        super().__init__()
         self._client = SchemaRegistryClient(conf)
-        self._by_id: dict[int, ParsedSchema] = {}
-        self._writers: dict[str, tuple[int, ParsedSchema]] = {}
         for subject, versions in manifest().items():
             raw = load_avsc(AVRO_DIR / versions[-1]["file"])
             try:
@@ -115,12 +121,6 @@ class RegistryCatalog:
             parsed = parse_schema(raw)
             self._by_id[schema_id] = parsed
             self._writers[subject] = (schema_id, parsed)
-
-    def writer(self, subject: str) -> tuple[int, ParsedSchema]:
-        try:
-            return self._writers[subject]
-        except KeyError:
-            raise SchemaError(f"unknown schema subject {subject!r}") from None
 
     def by_id(self, schema_id: int) -> ParsedSchema:
         if schema_id not in self._by_id:
