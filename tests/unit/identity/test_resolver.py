@@ -157,9 +157,7 @@ def test_emails_attach_up_to_the_limit_and_the_sixth_is_dropped() -> None:
     assert resolution.profile_id == user
     assert resolution.attach == ()
     assert resolution.dropped == tuple(ids("email:e6@x.io"))
-    assert resolution.reasons == (
-        "email dropped: the profile would hold 6 email (limit 5)",
-    )
+    assert resolution.reasons == ("email dropped: the profile would hold 6 email (limit 5)",)
     graph.apply(resolution)
     assert Identifier("email", "e6@x.io") not in graph.owner
 
