@@ -19,6 +19,7 @@ __all__ = [
     "AVRO_DIR",
     "DEAD_LETTER",
     "EVENT",
+    "MEMBERSHIP_CHANGE",
     "PROFILE_CHANGE",
     "ManifestCatalog",
     "RegistryCatalog",
@@ -29,6 +30,7 @@ AVRO_DIR = Path(__file__).with_name("avro")
 EVENT = "cdp.Event"
 DEAD_LETTER = "cdp.DeadLetter"
 PROFILE_CHANGE = "cdp.ProfileChange"
+MEMBERSHIP_CHANGE = "cdp.MembershipChange"
 
 ParsedSchema = Any
 NOT_FOUND = 404

@@ -20,6 +20,9 @@ __all__ = [
     "outbox",
     "processed_messages",
     "profiles",
+    "segment_checks",
+    "segment_memberships",
+    "segments",
     "sources",
 ]
 
@@ -138,6 +141,38 @@ outbox = sa.Table(
     sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
     sa.Column("topic", sa.Text, nullable=False),
     sa.Column("key", sa.LargeBinary),
-    sa.Column("value", sa.LargeBinary, nullable=False),
+    sa.Column("value", sa.LargeBinary),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
+segments = sa.Table(
+    "segments",
+    metadata,
+    sa.Column("slug", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("fingerprint", sa.Text, nullable=False),
+    sa.Column("definition", JSONB, nullable=False),
+    sa.Column("state", sa.Text, nullable=False, server_default="active"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
+segment_memberships = sa.Table(
+    "segment_memberships",
+    metadata,
+    sa.Column("slug", sa.Text, primary_key=True),
+    sa.Column("profile_id", sa.BigInteger, primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("since", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.Index("segment_memberships_profile", "profile_id"),
+)
+
+segment_checks = sa.Table(
+    "segment_checks",
+    metadata,
+    sa.Column("slug", sa.Text, primary_key=True),
+    sa.Column("profile_id", sa.BigInteger, primary_key=True),
+    sa.Column("check_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("segment_checks_due", "check_at"),
 )
