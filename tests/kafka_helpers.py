@@ -17,6 +17,8 @@ class Consumed:
     key: bytes | None
     partition: int
     value: dict[str, Any]
+    tombstone: bool = False
+    """True for a record without a value (an exit on a compacted segment topic); `value` is {}."""
 
 
 def read_all(settings: Settings, topic: str, timeout: float = 20.0) -> list[Consumed]:
@@ -55,9 +57,9 @@ def read_all(settings: Settings, topic: str, timeout: float = 20.0) -> list[Cons
                 if err.code() == KafkaError._PARTITION_EOF:
                     pending.discard(msg.partition())
                 continue
-            out.append(
-                Consumed(msg.key(), msg.partition() or 0, codec.decode_any(msg.value() or b""))
-            )
+            raw = msg.value()
+            decoded = codec.decode_any(raw) if raw is not None else {}
+            out.append(Consumed(msg.key(), msg.partition() or 0, decoded, tombstone=raw is None))
         return out
     finally:
         consumer.close()

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cdp.cli import bench, profile, sources, tail
+from cdp.cli import bench, profile, segments, sources, tail
 from cdp.cli.common import fail, settings_for_command
 from cdp.errors import CdpError
 
@@ -15,6 +15,7 @@ app.add_typer(sources.app, name="sources")
 app.command("tail")(tail.tail)
 app.add_typer(bench.app, name="bench")
 app.add_typer(profile.app, name="profile")
+app.add_typer(segments.app, name="segments")
 
 
 @app.command()
@@ -79,6 +80,17 @@ def relay() -> None:
 
     try:
         run_relay(settings_for_command())
+    except CdpError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def scheduler() -> None:
+    """Run the segment scheduler: backfills, time-window boundaries, deleted segments."""
+    from cdp.activation.scheduler_service import run_scheduler
+
+    try:
+        run_scheduler(settings_for_command())
     except CdpError as exc:
         fail(str(exc))
 

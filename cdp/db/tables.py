@@ -156,6 +156,7 @@ segments = sa.Table(
     sa.Column("state", sa.Text, nullable=False, server_default="active"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.Column("backfilled_version", sa.Integer, nullable=False, server_default="0"),
 )
 
 segment_memberships = sa.Table(

@@ -1,0 +1,140 @@
+"""Segment work that is not caused by an event: backfills, time windows, deleted segments.
+
+Each step locks the profile rows it evaluates (in id order, as the processor does), so it never
+races the processor into two contradicting membership decisions for one profile.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from psycopg import Connection
+
+from cdp.activation.catalog import ActiveSegment, load_active
+from cdp.activation.membership import (
+    MembershipChange,
+    SegmentCache,
+    evaluate_segments,
+    write_outbox,
+)
+from cdp.schemas import Codec
+
+__all__ = ["Scheduler", "SchedulerPass"]
+
+log = logging.getLogger(__name__)
+
+#: Profiles per backfill transaction: large enough for set-based SQL to pay off, small enough
+#: that the processor never waits long on the rows a chunk locks.
+BACKFILL_CHUNK = 5000
+#: Window checks handled per transaction.
+CHECKS_PER_PASS = 5000
+
+
+@dataclass(frozen=True)
+class SchedulerPass:
+    backfilled: int
+    window_checks: int
+    deleted_exits: int
+
+
+class Scheduler:
+    """One `run_pass` does every due job once; `cdp scheduler` calls it in a loop."""
+
+    def __init__(self, codec: Codec, membership_topic: str) -> None:
+        self._codec = codec
+        self._topic = membership_topic
+        self._cache = SegmentCache()
+
+    def run_pass(self, conn: Connection[Any], now: datetime | None = None) -> SchedulerPass:
+        moment = now or datetime.now(UTC)
+        return SchedulerPass(
+            backfilled=self._backfill(conn, moment),
+            window_checks=self._window_checks(conn, moment),
+            deleted_exits=self._deleted(conn, moment),
+        )
+
+    def _backfill(self, conn: Connection[Any], now: datetime) -> int:
+        evaluated = 0
+        for segment in self._cache.current(conn):
+            row = conn.execute(
+                "SELECT backfilled_version FROM segments WHERE slug = %s", (segment.slug,)
+            ).fetchone()
+            if row is None or row[0] >= segment.version:
+                continue
+            evaluated += self.backfill(conn, segment, now)
+            conn.execute(
+                "UPDATE segments SET backfilled_version = %s WHERE slug = %s AND version = %s",
+                (segment.version, segment.slug, segment.version),
+            )
+        return evaluated
+
+    def backfill(self, conn: Connection[Any], segment: ActiveSegment, now: datetime) -> int:
+        """Evaluate `segment` over every profile (merged-away members exit), chunk by chunk."""
+        last, total = 0, 0
+        while True:
+            with conn.transaction():
+                ids = [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT id FROM profiles WHERE id > %s ORDER BY id LIMIT %s FOR UPDATE",
+                        (last, BACKFILL_CHUNK),
+                    ).fetchall()
+                ]
+                if not ids:
+                    return total
+                evaluate_segments(conn, [segment], ids, self._codec, self._topic, "backfill", now)
+            last, total = ids[-1], total + len(ids)
+
+    def _window_checks(self, conn: Connection[Any], now: datetime) -> int:
+        with conn.transaction():
+            due = conn.execute(
+                "SELECT slug, profile_id FROM segment_checks WHERE check_at <= %s ORDER BY check_at LIMIT %s "
+                "FOR UPDATE SKIP LOCKED",
+                (now, CHECKS_PER_PASS),
+            ).fetchall()
+            if not due:
+                return 0
+            by_slug: dict[str, list[int]] = {}
+            for slug, pid in due:
+                by_slug.setdefault(slug, []).append(pid)
+            segments = {s.slug: s for s in self._cache.current(conn)}
+            for slug, ids in sorted(by_slug.items()):
+                conn.execute(
+                    "SELECT id FROM profiles WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+                    (sorted(ids),),
+                )
+                conn.execute(
+                    "DELETE FROM segment_checks WHERE slug = %s AND profile_id = ANY(%s)",
+                    (slug, ids),
+                )
+                if slug in segments:
+                    evaluate_segments(
+                        conn, [segments[slug]], ids, self._codec, self._topic, "window", now
+                    )
+            return len(due)
+
+    def _deleted(self, conn: Connection[Any], _now: datetime) -> int:
+        """Members of deleted segments exit (tombstones on the segment topic), in chunks."""
+        with conn.transaction():
+            rows = conn.execute(
+                "SELECT m.slug, m.profile_id, s.version, s.definition FROM segment_memberships m "
+                "JOIN segments s ON s.slug = m.slug WHERE s.state = 'deleted' ORDER BY m.profile_id LIMIT %s "
+                "FOR UPDATE OF m SKIP LOCKED",
+                (BACKFILL_CHUNK,),
+            ).fetchall()
+            changes = []
+            for slug, pid, version, definition in rows:
+                [segment] = load_active([(slug, version, definition)])
+                changes.append(MembershipChange(segment, pid, "exited"))
+                conn.execute(
+                    "DELETE FROM segment_memberships WHERE slug = %s AND profile_id = %s",
+                    (slug, pid),
+                )
+            conn.execute(
+                "DELETE FROM segment_checks c USING segments s WHERE s.slug = c.slug AND s.state = 'deleted'"
+            )
+            write_outbox(conn, changes, self._codec, self._topic, "segment_deleted")
+        return len(changes)

@@ -1,0 +1,49 @@
+"""Running the segment scheduler as a process (`cdp scheduler`)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+import psycopg
+
+from cdp.activation.scheduler import Scheduler
+from cdp.kafka import ensure_topics, platform_topics, wait_for_broker
+from cdp.schemas import codec_for
+from cdp.settings import Settings
+
+__all__ = ["run_scheduler"]
+
+log = logging.getLogger(__name__)
+
+#: Pause between passes when nothing was due: time windows are exact to about this much.
+IDLE_S = 0.5
+
+
+def run_scheduler(settings: Settings) -> None:
+    """Backfill new segment versions, apply window boundaries, exit deleted segments; until SIGTERM."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    wait_for_broker(settings)
+    ensure_topics(settings, platform_topics(settings))
+    scheduler = Scheduler(codec_for(settings), settings.topics.membership)
+    conn = psycopg.connect(settings.database_dsn(), autocommit=True)
+    try:
+        while not stop.is_set():
+            try:
+                done = scheduler.run_pass(conn)
+            except psycopg.OperationalError as exc:
+                log.warning("scheduler: %s", exc)
+                conn = (
+                    psycopg.connect(settings.database_dsn(), autocommit=True)
+                    if conn.broken
+                    else conn
+                )
+                stop.wait(1.0)
+                continue
+            if not (done.backfilled or done.window_checks or done.deleted_exits):
+                stop.wait(IDLE_S)
+    finally:
+        conn.close()

@@ -1,0 +1,189 @@
+"""Segments over profiles the real processor built: backfill, windows, deletion, both topics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+
+from cdp.activation import OutboxRelay
+from cdp.activation.operations import apply_definitions, remove_segment
+from cdp.activation.scheduler import Scheduler
+from cdp.activation.segments import parse_segment
+from cdp.db import create_engine
+from cdp.schemas import codec_for
+from cdp.settings import Settings
+from tests.integration.profiles.conftest import (  # noqa: F401 - fixtures
+    EventSender,
+    RunningProcessor,
+    pipeline_settings,
+    processed,
+    processor,
+    query,
+    sender,
+    template_database,
+)
+from tests.integration.profiles.test_identity_scenarios import profile_of
+from tests.kafka_helpers import read_all
+
+pytestmark = pytest.mark.integration
+
+VIEWED_AT = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
+
+
+def apply(settings: Settings, definition: dict[str, Any]) -> None:
+    engine = create_engine(settings, pool_size=1)
+    try:
+        apply_definitions(settings, engine, [parse_segment(definition)])
+    finally:
+        engine.dispose()
+
+
+def scheduler_pass(settings: Settings, now: datetime) -> Any:
+    with psycopg.connect(settings.database_dsn(), autocommit=True) as conn:
+        return Scheduler(codec_for(settings), settings.topics.membership).run_pass(conn, now)
+
+
+def members(settings: Settings, slug: str) -> set[int]:
+    return {
+        r[0]
+        for r in query(settings, "SELECT profile_id FROM segment_memberships WHERE slug = %s", slug)
+    }
+
+
+@pytest.fixture
+def membership_settings(pipeline_settings: Settings, topic_factory: Callable[..., str]) -> Settings:  # noqa: F811
+    topics = pipeline_settings.topics.model_copy(
+        update={"membership": topic_factory("membership", 3)}
+    )
+    return pipeline_settings.model_copy(update={"topics": topics})
+
+
+def test_a_new_segment_is_backfilled_and_published_to_both_topics(
+    membership_settings: Settings,
+    sender: EventSender,  # noqa: F811
+    processor: RunningProcessor,  # noqa: F811
+    processed: Callable[[], None],  # noqa: F811
+) -> None:
+    sender.send(
+        {"type": "identify", "userId": "g1", "traits": {"plan": "gold", "email": "g1@example.com"}},
+        {"type": "identify", "userId": "g2", "traits": {"plan": "gold"}},
+        {"type": "identify", "userId": "s1", "traits": {"plan": "silver"}},
+    )
+    processed()
+    slug = f"gold-{membership_settings.processor_group}"
+    apply(
+        membership_settings,
+        {
+            "slug": slug,
+            "name": "Gold",
+            "condition": {"trait": {"name": "plan", "op": "eq", "value": "gold"}},
+            "emit": {"traits": ["plan"], "identifiers": ["email"]},
+        },
+    )
+
+    done = scheduler_pass(membership_settings, datetime.now(UTC))
+    OutboxRelay(membership_settings).relay_once()
+
+    gold = {
+        profile_of(membership_settings, "user_id", "g1"),
+        profile_of(membership_settings, "user_id", "g2"),
+    }
+    assert done.backfilled >= 3
+    assert members(membership_settings, slug) == gold
+    changes = [
+        r.value for r in read_all(membership_settings, membership_settings.topics.membership)
+    ]
+    assert {(c["profile_id"], c["change"], c["segment"]) for c in changes} == {
+        (p, "entered", slug) for p in gold
+    }
+    g1 = next(
+        c for c in changes if c["profile_id"] == profile_of(membership_settings, "user_id", "g1")
+    )
+    assert g1["identifiers"] == ["email:g1@example.com"]
+    assert g1["traits"] == '{"plan":"gold"}'
+    current = read_all(membership_settings, f"cdp.segment.{slug}")
+    assert {int(r.key or b"0") for r in current} == gold
+    assert scheduler_pass(membership_settings, datetime.now(UTC)).backfilled == 0, (
+        "a version is backfilled once"
+    )
+
+
+def test_a_time_window_exit_happens_when_the_window_passes_not_later(
+    membership_settings: Settings,
+    sender: EventSender,  # noqa: F811
+    processor: RunningProcessor,  # noqa: F811
+    processed: Callable[[], None],  # noqa: F811
+) -> None:
+    sender.send(
+        {
+            "type": "track",
+            "userId": "runner",
+            "event": "Product Viewed",
+            "timestamp": VIEWED_AT.isoformat(),
+        }
+    )
+    processed()
+    slug = f"viewed-{membership_settings.processor_group}"
+    apply(
+        membership_settings,
+        {
+            "slug": slug,
+            "name": "Viewed in 7 days",
+            "condition": {"event": {"name": "Product Viewed", "within": {"days": 7}}},
+        },
+    )
+    runner = profile_of(membership_settings, "user_id", "runner")
+
+    scheduler_pass(membership_settings, VIEWED_AT + timedelta(days=1))
+    assert members(membership_settings, slug) == {runner}
+    [(check_at,)] = query(
+        membership_settings, "SELECT check_at FROM segment_checks WHERE slug = %s", slug
+    )
+    assert check_at == VIEWED_AT + timedelta(days=7)
+
+    scheduler_pass(membership_settings, VIEWED_AT + timedelta(days=7) - timedelta(seconds=1))
+    assert members(membership_settings, slug) == {runner}, "not before the boundary"
+    scheduler_pass(membership_settings, VIEWED_AT + timedelta(days=7, seconds=1))
+    assert members(membership_settings, slug) == set()
+
+    OutboxRelay(membership_settings).relay_once()
+    compacted = read_all(membership_settings, f"cdp.segment.{slug}")
+    assert [r.tombstone for r in compacted] == [False, True], (
+        "the exit is a tombstone on the segment topic"
+    )
+    changes = [
+        r.value["change"]
+        for r in read_all(membership_settings, membership_settings.topics.membership)
+    ]
+    assert changes == ["entered", "exited"]
+
+
+def test_deleting_a_segment_exits_its_members(
+    membership_settings: Settings,
+    sender: EventSender,  # noqa: F811
+    processor: RunningProcessor,  # noqa: F811
+    processed: Callable[[], None],  # noqa: F811
+) -> None:
+    sender.send({"type": "identify", "userId": "d1", "traits": {"vip": True}})
+    processed()
+    slug = f"vip-{membership_settings.processor_group}"
+    apply(
+        membership_settings,
+        {"slug": slug, "name": "VIP", "condition": {"trait": {"name": "vip", "op": "exists"}}},
+    )
+    scheduler_pass(membership_settings, datetime.now(UTC))
+    assert len(members(membership_settings, slug)) == 1
+
+    engine = create_engine(membership_settings, pool_size=1)
+    try:
+        assert remove_segment(engine, slug)
+    finally:
+        engine.dispose()
+    done = scheduler_pass(membership_settings, datetime.now(UTC))
+
+    assert done.deleted_exits == 1
+    assert members(membership_settings, slug) == set()
