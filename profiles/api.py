@@ -28,6 +28,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from cdp.activation.api import SegmentApiError, segments_router
 from cdp.db import create_engine, ping
 from cdp.identity import IdentityRules
 from cdp.profiles.read import (
@@ -248,6 +249,10 @@ def create_api(settings: Settings) -> FastAPI:
         return await read(request, ref, build)
 
     app.include_router(v1)
+    app.include_router(
+        segments_router(settings, lambda request: request.app.state.reader.engine),
+        dependencies=[Depends(authorize)],
+    )
 
     @app.get("/healthz")
     async def healthz() -> Response:
@@ -282,6 +287,10 @@ def create_api(settings: Settings) -> FastAPI:
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError) -> Response:
         return _error(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(SegmentApiError)
+    async def segment_error(_request: Request, exc: SegmentApiError) -> Response:
+        return _error(exc.status, exc.code, exc.message)
 
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, exc: HTTPException) -> Response:

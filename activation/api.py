@@ -1,0 +1,114 @@
+"""`/v1/segments`: create, replace, delete, read and preview segments over HTTP.
+
+Mounted into the API app behind its bearer token; errors are JSON `{"code", "message"}`, and an
+invalid definition is a 400 `invalid_segment` whose message names the bad part.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from sqlalchemy.engine import Engine
+from starlette.responses import Response
+
+from cdp.activation.operations import apply_definitions, list_segments, preview, remove_segment
+from cdp.activation.segments import SegmentDefinition, SegmentDefinitionError, parse_segment
+from cdp.errors import CdpError
+from cdp.settings import Settings
+
+__all__ = ["SegmentApiError", "segments_router"]
+
+
+class SegmentApiError(CdpError):
+    """A refusal answered with `status` and ``{"code", "message"}``."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def _json(status: int, body: Any) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+async def _definition(request: Request, slug: str | None = None) -> SegmentDefinition:
+    try:
+        data = orjson.loads(await request.body())
+    except orjson.JSONDecodeError as exc:
+        raise SegmentApiError(400, "invalid_json", f"the body is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SegmentApiError(400, "invalid_segment", "a segment definition is a JSON object")
+    if slug is not None:
+        data.setdefault("slug", slug)
+        if data["slug"] != slug:
+            raise SegmentApiError(
+                400, "invalid_segment", f"slug {data['slug']!r} differs from the path's {slug!r}"
+            )
+    try:
+        return parse_segment(data)
+    except SegmentDefinitionError as exc:
+        raise SegmentApiError(400, "invalid_segment", str(exc)) from exc
+
+
+def segments_router(settings: Settings, engine: Callable[[Request], Engine]) -> APIRouter:
+    """The routes; `engine(request)` gives the app's Postgres engine."""
+    router = APIRouter(prefix="/v1/segments")
+
+    async def save(request: Request, definition: SegmentDefinition, status: int) -> Response:
+        [applied] = await asyncio.to_thread(
+            apply_definitions, settings, engine(request), [definition]
+        )
+        return _json(
+            status if applied.action == "created" else 200,
+            {"slug": applied.slug, "action": applied.action, "version": applied.version},
+        )
+
+    @router.get("")
+    async def list_all(request: Request) -> Response:
+        return _json(200, {"segments": await asyncio.to_thread(list_segments, engine(request))})
+
+    @router.post("")
+    async def create(request: Request) -> Response:
+        definition = await _definition(request)
+        existing = {
+            s["slug"]
+            for s in await asyncio.to_thread(list_segments, engine(request))
+            if s["state"] == "active"
+        }
+        if definition.slug in existing:
+            raise SegmentApiError(
+                409,
+                "conflict",
+                f"segment {definition.slug!r} exists; PUT /v1/segments/{definition.slug} replaces it",
+            )
+        return await save(request, definition, 201)
+
+    @router.post("/preview")
+    async def preview_definition(request: Request) -> Response:
+        result = await asyncio.to_thread(preview, engine(request), await _definition(request))
+        return _json(200, {"size": result.size, "sample": result.sample})
+
+    @router.get("/{slug}")
+    async def read(request: Request, slug: str) -> Response:
+        for segment in await asyncio.to_thread(list_segments, engine(request)):
+            if segment["slug"] == slug:
+                return _json(200, segment)
+        raise SegmentApiError(404, "not_found", f"no segment {slug!r}")
+
+    @router.put("/{slug}")
+    async def replace(request: Request, slug: str) -> Response:
+        return await save(request, await _definition(request, slug), 201)
+
+    @router.delete("/{slug}")
+    async def delete(request: Request, slug: str) -> Response:
+        if not await asyncio.to_thread(remove_segment, engine(request), slug):
+            raise SegmentApiError(404, "not_found", f"no active segment {slug!r}")
+        return _json(200, {"slug": slug, "action": "deleted"})
+
+    return router
