@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from cdp.ingest.timestamps import InvalidTimestamp, event_times
+from cdp.ingest.timestamps import InvalidTimestamp, SentAt, corrected_times
 from cdp.settings import Limits
 
 __all__ = ["MESSAGE_TYPES", "Accepted", "BatchContext", "Rejected", "validate_batch"]
@@ -27,8 +27,6 @@ KNOWN_FIELDS = frozenset(
         "context", "integrations", "writeKey",
     }
 )  # fmt: skip
-
-OBJECT_FIELDS = ("properties", "traits", "context", "integrations")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,15 +73,16 @@ def validate_batch(
     """Split `items` into accepted envelopes and rejections; `forced_type` comes from the URL path."""
     oks: list[Accepted] = []
     errs: list[Rejected] = []
+    sent_at = SentAt.parse(batch.sent_at)
     for item in items:
         try:
-            oks.append(_accept(item, batch, forced_type))
+            oks.append(_accept(item, batch, forced_type, sent_at))
         except _Invalid as bad:
             errs.append(Rejected(bad.reason, bad.message, _dump(item), _message_id_of(item)))
     return oks, errs
 
 
-def _accept(item: Any, batch: BatchContext, forced_type: str | None) -> Accepted:
+def _accept(item: Any, batch: BatchContext, forced_type: str | None, sent_at: SentAt) -> Accepted:
     if not isinstance(item, dict):
         raise _Invalid("not_an_object", "a message must be a JSON object")
     size = len(orjson.dumps(item))
@@ -105,13 +104,16 @@ def _accept(item: Any, batch: BatchContext, forced_type: str | None) -> Accepted
     event = _required_for(item, kind, "track", "event", "missing_event")
     previous_id = _required_for(item, kind, "alias", "previousId", "missing_previous_id")
     group_id = _required_for(item, kind, "group", "groupId", "missing_group_id")
-    objects = {name: _object(item, name) for name in OBJECT_FIELDS}
+    properties = _object(item, "properties")
+    traits = _object(item, "traits")
+    own_context = _object(item, "context")
+    own_integrations = _object(item, "integrations")
     try:
-        times = event_times(item, batch.received_at, batch.sent_at)
+        timestamp, sent, original = corrected_times(item, batch.received_at, sent_at)
     except InvalidTimestamp as exc:
         raise _Invalid("invalid_timestamp", str(exc)) from None
     message_id = _message_id_of(item) or str(uuid.uuid4())
-    context = _merged(batch.context, objects["context"])
+    context = _merged(batch.context, own_context)
     if batch.ip and "ip" not in context:
         context["ip"] = batch.ip
     envelope = {
@@ -124,18 +126,25 @@ def _accept(item: Any, batch: BatchContext, forced_type: str | None) -> Accepted
         "name": _optional_text(item, "name"),
         "group_id": group_id,
         "previous_id": previous_id,
-        "timestamp": times.timestamp,
-        "received_at": times.received_at,
-        "sent_at": times.sent_at,
-        "original_timestamp": times.original_timestamp,
-        "properties": _json(objects["properties"]),
-        "traits": _json(objects["traits"]),
+        "timestamp": timestamp,
+        "received_at": batch.received_at,
+        "sent_at": sent,
+        "original_timestamp": original,
+        "properties": _json(properties),
+        "traits": _json(traits),
         "context": _json(context),
-        "integrations": _json(_merged(batch.integrations, objects["integrations"])),
-        "extra": _json({k: v for k, v in item.items() if k not in KNOWN_FIELDS}),
+        "integrations": _json(_merged(batch.integrations, own_integrations)),
+        "extra": _json(_extra(item)),
     }
     key = (user_id or anonymous_id or "").encode()
     return Accepted(key, envelope)
+
+
+def _extra(item: dict[str, Any]) -> dict[str, Any]:
+    """The top-level fields the envelope has no place for."""
+    if item.keys() <= KNOWN_FIELDS:
+        return {}
+    return {k: v for k, v in item.items() if k not in KNOWN_FIELDS}
 
 
 def _identifier(item: dict[str, Any], field: str) -> str | None:

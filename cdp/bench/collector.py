@@ -11,6 +11,7 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
+import psutil
 
 from cdp.bench.errors import BenchError
 from cdp.settings import Settings
@@ -29,11 +30,17 @@ LOG_TAIL_BYTES = 2000
 
 
 class CollectorProcess:
-    """One collector on 127.0.0.1:`port`, its output in `log_path`; a context manager."""
+    """One collector on 127.0.0.1:`port`, its output in `log_path`; a context manager.
 
-    def __init__(self, settings: Settings, port: int, log_path: Path) -> None:
+    `workers` overrides the settings' `collector_workers` (CDP_COLLECTOR_WORKERS).
+    """
+
+    def __init__(
+        self, settings: Settings, port: int, log_path: Path, workers: int | None = None
+    ) -> None:
         self.port = port
         self.log_path = log_path
+        self.workers = settings.collector_workers if workers is None else workers
         self._settings = settings
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -60,6 +67,7 @@ class CollectorProcess:
         env = Supervisor(self._settings).child_env()
         env["CDP_COLLECTOR_PORT"] = str(self.port)
         env["CDP_COLLECTOR_HOST"] = self._settings.collector_host
+        env["CDP_COLLECTOR_WORKERS"] = str(self.workers)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
@@ -70,18 +78,45 @@ class CollectorProcess:
                 stderr=subprocess.STDOUT,
             )
 
+    def processes(self) -> dict[str, psutil.Process]:
+        """The collector's processes by name: `collector`, and `collector worker N` for each worker.
+
+        With one worker the collector is one process; with several, `collector` is the
+        supervisor and the workers are its children.
+        """
+        main = psutil.Process(self.pid)
+        named = {"collector": main}
+        if self.workers > 1:
+            children = sorted(main.children(), key=lambda child: child.pid)
+            named.update({f"collector worker {i}": c for i, c in enumerate(children, 1)})
+        return named
+
     def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
-        """Return once GET /readyz answers 200; `BenchError` if it exits or the deadline passes."""
+        """Return once GET /readyz answers 200 and every worker listens on the port.
+
+        Load must not start before the last worker listens: connections opened before that
+        would all go to the workers that do, and keep-alive connections stay where they land.
+        `BenchError` if the collector exits or the deadline passes.
+        """
         deadline = time.monotonic() + timeout
         with httpx.Client(timeout=2.0) as client:
             while time.monotonic() < deadline:
                 if self._process is None or self._process.poll() is not None:
                     raise BenchError(f"the collector exited at start:\n{self.log_tail()}")
                 with contextlib.suppress(httpx.HTTPError):
-                    if client.get(self.url + "/readyz").status_code == 200:
+                    ready = client.get(self.url + "/readyz").status_code == 200
+                    if ready and self._listeners() >= self.workers:
                         return
                 time.sleep(READY_POLL_S)
         raise BenchError(f"the collector was not ready within {timeout:.0f} s:\n{self.log_tail()}")
+
+    def _listeners(self) -> int:
+        """Sockets listening on the collector's port, whoever owns them."""
+        return sum(
+            1
+            for conn in psutil.net_connections(kind="tcp")
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == self.port
+        )
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after `STOP_GRACE_S`; returns once the process is gone."""

@@ -59,6 +59,8 @@ class IngestOptions:
     connections: int = 8
     batch_size: int = 100
     event_bytes: int = 300
+    workers: int | None = None
+    """Collector worker processes; None leaves it to the settings (CDP_COLLECTOR_WORKERS)."""
 
 
 def run_ingest_bench(
@@ -79,10 +81,15 @@ def run_ingest_bench(
             prepare(resolved)
             with _bench_source(resolved, f"bench-{run_id}") as write_key:
                 config = _load_config(options, free_port(), write_key, run_id)
-                result, cpu = _run_collector_under_load(resolved, home, config, services, announce)
+                workers = resolved.collector_workers if options.workers is None else options.workers
+                result, cpu = _run_collector_under_load(
+                    resolved, home, config, workers, services, announce
+                )
         finally:
             services.stop()
-    return IngestReport(started_at, config, result, cpu, _describe(services), machine_info())
+    return IngestReport(
+        started_at, config, result, cpu, _describe(services), machine_info(), workers
+    )
 
 
 @contextlib.contextmanager
@@ -140,17 +147,20 @@ def _run_collector_under_load(
     settings: Settings,
     home: Path,
     config: LoadConfig,
+    workers: int,
     services: EmbeddedServices,
     announce: Callable[[str], None],
 ) -> tuple[LoadResult, dict[str, float]]:
-    """The collector as its own process, ready, under the load of `config`, then stopped."""
-    with CollectorProcess(settings, config.port, home / "logs" / "collector.log") as collector:
+    """The collector as its own process(es), ready, under the load of `config`, then stopped."""
+    log_path = home / "logs" / "collector.log"
+    with CollectorProcess(settings, config.port, log_path, workers) as collector:
         collector.wait_ready()
         announce(
-            f"collector ready at {collector.url}; {config.connections} connections, "
+            f"collector ready at {collector.url} ({workers} worker{'s' if workers > 1 else ''}); "
+            f"{config.connections} connections, "
             f"{config.warmup_s:g} s warm-up, {config.duration_s:g} s measured ..."
         )
-        watched = {"collector": psutil.Process(collector.pid)}
+        watched = collector.processes()
         if services.broker is not None and services.broker.pid is not None:
             watched["broker"] = psutil.Process(services.broker.pid)
         return measure_load(config, watched)

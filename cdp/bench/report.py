@@ -33,6 +33,13 @@ class IngestReport:
     cpu: dict[str, float]
     services: dict[str, str]
     machine: dict[str, object]
+    workers: int = 1
+    """Collector worker processes sharing the port."""
+
+    @property
+    def collector_cpu(self) -> float:
+        """CPU of every collector process together (supervisor and workers), in cores."""
+        return sum(share for name, share in self.cpu.items() if name.startswith("collector"))
 
     @property
     def events_per_s(self) -> float:
@@ -73,6 +80,8 @@ class IngestReport:
             "transport_errors": dict(sorted(tally.errors.items())),
             "items_rejected_in_200": tally.rejected_items,
             "cpu_cores": _rounded(self.cpu, 3),
+            "collector_workers": self.workers,
+            "collector_cpu_cores": round(self.collector_cpu, 3),
             "batch_size": self.config.batch_size,
             "event_bytes": round(self.load.event_bytes, 1),
             "event_bytes_target": self.config.event_bytes,
@@ -128,7 +137,10 @@ def _rows(report: IngestReport) -> list[tuple[str, str]]:
         ("non-200 responses", _counts(tally.statuses) or "none"),
         ("transport errors", _counts(tally.errors) or "none"),
         ("items rejected in 200s", str(tally.rejected_items)),
+        ("collector workers", str(report.workers)),
         *_cpu_rows(report.cpu),
+        *([("CPU collector, all processes", f"{report.collector_cpu:.2f} cores")]
+          if report.workers > 1 else []),
         ("batch", f"{config.batch_size} events x {report.load.event_bytes:.0f} B"
                   f" = {report.load.body_bytes:,} B body"),
         ("load", f"{config.connections} connections, {config.duration_s:g} s measured"

@@ -30,6 +30,12 @@ def ingest(
     event_bytes: Annotated[
         int, typer.Option(min=1, help="Approximate JSON size of one event.")
     ] = 300,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Collector worker processes; default CDP_COLLECTOR_WORKERS, else 1."
+        ),
+    ] = None,
     output_dir: Annotated[
         Path, typer.Option(help="Where the JSON file goes.")
     ] = DEFAULT_OUTPUT_DIR,
@@ -38,7 +44,7 @@ def ingest(
     from cdp.bench import IngestOptions, render_table, run_ingest_bench, write_report
 
     configure_logging("WARNING")
-    options = IngestOptions(duration, warmup, connections, batch_size, event_bytes)
+    options = IngestOptions(duration, warmup, connections, batch_size, event_bytes, workers)
     status = Console(stderr=True)
     try:
         report = run_ingest_bench(options, announce=status.print)
@@ -47,3 +53,45 @@ def ingest(
     console = Console()
     console.print(render_table(report))
     console.print(f"written to {write_report(report, output_dir)}")
+
+
+@app.command("pipeline")
+def pipeline(
+    events: Annotated[int, typer.Option(min=1000, help="Events in the throughput run.")] = 200_000,
+    persons: Annotated[int, typer.Option(min=1, help="Synthetic people behind them.")] = 20_000,
+    rate: Annotated[
+        float, typer.Option(min=1.0, help="Offered events/s in the latency run.")
+    ] = 5_000.0,
+    latency_seconds: Annotated[
+        float, typer.Option(min=0.0, help="Seconds of paced load in the latency run; 0 skips it.")
+    ] = 20.0,
+    batch_max: Annotated[
+        int | None,
+        typer.Option(min=1, help="Processor batch limit; default CDP_PROCESSOR_BATCH_MAX."),
+    ] = None,
+    batch_wait_ms: Annotated[
+        int | None,
+        typer.Option(min=1, help="Processor batch wait; default CDP_PROCESSOR_BATCH_WAIT_MS."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic workload.")] = 1,
+    output_dir: Annotated[
+        Path, typer.Option(help="Where the JSON file goes.")
+    ] = DEFAULT_OUTPUT_DIR,
+) -> None:
+    """Synthetic customers through Kafka and the processor: events/s, latency, RSS, identity
+    precision/recall, and the COPY + upsert ceiling of the same Postgres."""
+    from cdp.bench.pipeline import PipelineOptions, run_pipeline_bench
+    from cdp.bench.pipeline_report import render_pipeline_table, write_pipeline_report
+
+    configure_logging("WARNING")
+    options = PipelineOptions(
+        events, persons, rate, latency_seconds, batch_max, batch_wait_ms, seed
+    )
+    status = Console(stderr=True)
+    try:
+        report = run_pipeline_bench(options, announce=status.print)
+    except CdpError as exc:
+        fail(str(exc))
+    console = Console()
+    console.print(render_pipeline_table(report))
+    console.print(f"written to {write_pipeline_report(report, output_dir)}")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import gzip
+import random
 from typing import Any
 
 import orjson
@@ -66,3 +67,34 @@ def test_depth_limit() -> None:
 )
 def test_json_depth(value: Any, depth: int) -> None:
     assert json_depth(value, 100) == depth
+
+
+def reference_depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((reference_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((reference_depth(v) for v in value), default=0)
+    return 0
+
+
+def random_json(rng: random.Random, budget: int) -> Any:
+    roll = rng.random()
+    if budget <= 0 or roll < 0.3:
+        return rng.choice([1, "s", None, 2.5, True])
+    if roll < 0.65:
+        return {f"k{i}": random_json(rng, budget - 1) for i in range(rng.randrange(4))}
+    return [random_json(rng, budget - 1) for _ in range(rng.randrange(4))]
+
+
+def test_json_depth_agrees_with_a_recursive_walk() -> None:
+    rng = random.Random(7)
+    for _ in range(500):
+        value = random_json(rng, rng.randrange(12))
+        assert json_depth(value, 100) == reference_depth(value)
+
+
+@pytest.mark.parametrize("stop_after", [1, 3, 9])
+def test_json_depth_stops_just_past_the_limit(stop_after: int) -> None:
+    value = {"ok": [1, 2], "deep": nested(stop_after + 5)}
+    assert json_depth(value, stop_after) == stop_after + 1
+    assert json_depth({"a": nested(stop_after - 1)}, stop_after) == stop_after

@@ -132,3 +132,29 @@ def test_event_size_limit_applies_per_item() -> None:
 def test_every_item_ends_up_accepted_or_rejected_never_lost(items: list[Any]) -> None:
     oks, errs = validate_batch(items, BATCH)
     assert len(oks) + len(errs) == len(items)
+
+
+def test_batch_sent_at_is_parsed_once_and_applies_to_items_without_their_own() -> None:
+    batch = BatchContext("s", 1_800_000_000_000, Limits(), sent_at="2027-01-15T08:00:10Z")
+    items = [
+        {"type": "track", "userId": "u", "event": "e", "timestamp": "2027-01-15T08:00:00Z"},
+        {"type": "track", "userId": "u", "event": "e", "timestamp": "2027-01-15T08:00:00Z",
+         "sentAt": None},
+    ]  # fmt: skip
+    [with_batch, own_null], errs = validate_batch(items, batch)
+    assert errs == []
+    assert with_batch.envelope["timestamp"] == 1_800_000_000_000 - 10_000
+    assert own_null.envelope["sent_at"] is None
+
+
+def test_an_invalid_batch_sent_at_fails_only_the_items_that_rely_on_it() -> None:
+    batch = BatchContext("s", 1, Limits(), sent_at="soon")
+    items = [
+        {"type": "track", "userId": "u", "event": "e", "messageId": "relies"},
+        {"type": "track", "userId": "u", "event": "e", "sentAt": "2027-01-15T08:00:10Z"},
+    ]
+    oks, errs = validate_batch(items, batch)
+    assert len(oks) == 1
+    [err] = errs
+    assert (err.reason, err.message_id) == ("invalid_timestamp", "relies")
+    assert err.message == "sentAt 'soon' is not an ISO 8601 timestamp"
