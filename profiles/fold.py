@@ -113,10 +113,41 @@ def fold_computed(computed: dict[str, Any], event: dict[str, Any], at: int) -> N
     elif kind == "screen":
         computed["screen_views"] = computed.get("screen_views", 0) + 1
     context = event.get("context") or {}
+    _fold_consent(computed, context, at)
     kept = {k: context[k] for k in CONTEXT_KEYS if k in context}
     if kept and _later_context(at, kept, computed):
         computed["last_context"] = kept
         computed["last_context_at"] = at
+
+
+def _fold_consent(computed: dict[str, Any], context: dict[str, Any], at: int) -> None:
+    """Consent per purpose from Segment's `context.consent.categoryPreferences`, by event time."""
+    consent = context.get("consent")
+    preferences = consent.get("categoryPreferences") if isinstance(consent, dict) else None
+    if not isinstance(preferences, dict):
+        return
+    held = computed.setdefault("consent", {})
+    for purpose, granted in preferences.items():
+        if isinstance(granted, bool) and at >= held.get(purpose, {}).get("at", at):
+            held[purpose] = {"granted": granted, "at": at}
+
+
+def _combine_consent(into: dict[str, Any], other: dict[str, Any]) -> None:
+    """On a merge, a purpose both profiles decided is granted only if both granted it (the most
+    restrictive state wins); a purpose only one decided keeps that decision."""
+    theirs = other.get("consent")
+    if not theirs:
+        return
+    ours = into.setdefault("consent", {})
+    for purpose, decision in theirs.items():
+        mine = ours.get(purpose)
+        if mine is None:
+            ours[purpose] = dict(decision)
+        else:
+            ours[purpose] = {
+                "granted": bool(mine["granted"] and decision["granted"]),
+                "at": max(mine["at"], decision["at"]),
+            }
 
 
 def _later_context(at: int, context: dict[str, Any], computed: dict[str, Any]) -> bool:
@@ -167,6 +198,7 @@ def combine_computed(into: dict[str, Any], other: dict[str, Any]) -> None:
         into["first_seen"] = min(into.get("first_seen", other["first_seen"]), other["first_seen"])
     if "last_seen" in other:
         into["last_seen"] = max(into.get("last_seen", other["last_seen"]), other["last_seen"])
+    _combine_consent(into, other)
     counts = into.setdefault("events", {})
     for name, n in other.get("events", {}).items():
         counts[name] = counts.get(name, 0) + n

@@ -86,3 +86,31 @@ def test_computed_traits_combine_like_one_profile(events: list[Any], split: int)
     left = computed_of(events[:split])
     combine_computed(left, computed_of(events[split:]))
     assert left == computed_of(events)
+
+
+def consent_event(**preferences: bool) -> dict[str, Any]:
+    return {
+        "type": "track",
+        "event": "x",
+        "context": {"consent": {"categoryPreferences": preferences}},
+    }
+
+
+def test_consent_is_folded_per_purpose_by_event_time() -> None:
+    computed = computed_of(
+        [(10, consent_event(marketing=True, analytics=True)), (5, consent_event(marketing=False))]
+    )
+    assert computed["consent"] == {
+        "marketing": {"granted": True, "at": 10},
+        "analytics": {"granted": True, "at": 10},
+    }
+    fold_computed(computed, consent_event(marketing=False), 20)
+    assert computed["consent"]["marketing"] == {"granted": False, "at": 20}
+
+
+def test_conflicting_consent_across_a_merge_is_the_most_restrictive() -> None:
+    granted = computed_of([(30, consent_event(marketing=True, ads=True))])
+    revoked = computed_of([(10, consent_event(marketing=False))])
+    combine_computed(granted, revoked)
+    assert granted["consent"]["marketing"]["granted"] is False
+    assert granted["consent"]["ads"]["granted"] is True
