@@ -31,7 +31,7 @@ handles that case (see its docstring) in case the graph it is given is inconsist
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Set
 
 from cdp.identity.extract import sort_key
 from cdp.identity.model import Identifier, IdentityGraph, Resolution
@@ -71,8 +71,25 @@ def resolve(
     original = sorted(set(identifiers), key=key)
     if not original:
         return Resolution(profile_id=None)
-    check = _Checker(graph, rules, {i: graph.profile_of(i) for i in original})
+    owner = {i: graph.profile_of(i) for i in original}
+    matched = {p for p in owner.values() if p is not None}
+    if len(matched) <= 1:
+        whole = _whole(original, owner, matched, graph, rules)
+        if whole is not None:
+            return whole
+    return _decide(original, owner, graph, rules)
 
+
+def _decide(
+    original: list[Identifier],
+    owner: dict[Identifier, int | None],
+    graph: IdentityGraph,
+    rules: IdentityRules,
+) -> Resolution:
+    """The full algorithm (see the module docstring) for the event's identifiers `original`,
+    sorted and without duplicates, held as `owner` says."""
+    key = sort_key(rules)
+    check = _Checker(graph, rules, owner)
     kept = list(original)
     while kept and check.violations(kept):
         kept.pop()  # the lowest priority, and among equals the last in sort order
@@ -106,6 +123,36 @@ def resolve(
     )
 
 
+def _whole(
+    original: list[Identifier],
+    owner: dict[Identifier, int | None],
+    matched: set[int],
+    graph: IdentityGraph,
+    rules: IdentityRules,
+) -> Resolution | None:
+    """The resolution keeping every identifier when at most one profile holds any of them and
+    that breaks no limit, else None (then the full algorithm decides).
+
+    This is what the full algorithm returns in that case, reached without its trial sets: with
+    one profile (or none) nothing merges, and a limit can only be broken by identifiers the
+    profile does not hold yet. It is the common case (an event of a known visitor), so it is
+    the one worth a shortcut.
+    """
+    profile = next(iter(matched)) if matched else None
+    held = graph.identifiers_of(profile) if profile is not None else frozenset()
+    new = [i for i in original if i not in held]
+    if new:
+        cap = rules.max_identifiers_per_profile
+        if len(held) + len(new) > max(cap, len(held)):
+            return None
+        types = [i.type for i in new]
+        for id_type in set(types):
+            already = sum(1 for i in held if i.type == id_type) if held else 0
+            if already + types.count(id_type) > max(rules.limit(id_type), already):
+                return None
+    return Resolution(profile, attach=tuple(i for i in original if owner[i] is None))
+
+
 class _Checker:
     """Evaluates candidate sets of an event's identifiers against the limits."""
 
@@ -115,14 +162,14 @@ class _Checker:
         self.graph = graph
         self.rules = rules
         self.owner = owner
-        self._held: dict[int, frozenset[Identifier]] = {}
+        self._held: dict[int, Set[Identifier]] = {}
         self._counts: dict[int, Counter[str]] = {}
 
     def matched(self, kept: Iterable[Identifier]) -> set[int]:
         """The profiles holding any of `kept`."""
         return {p for i in kept if (p := self.owner[i]) is not None}
 
-    def _held_by(self, profile_id: int) -> frozenset[Identifier]:
+    def _held_by(self, profile_id: int) -> Set[Identifier]:
         if profile_id not in self._held:
             held = self.graph.identifiers_of(profile_id)
             self._held[profile_id] = held

@@ -18,12 +18,13 @@ import orjson
 from psycopg import Connection
 
 from cdp.identity import Identifier, IdentityRules, extract_identifiers, resolve
+from cdp.profiles import copytext
 from cdp.profiles.events import InEvent
 from cdp.profiles.fold import fold_computed, fold_traits
 from cdp.profiles.groups import GroupCalls, write_groups
 from cdp.profiles.offsets import claim_offsets, save_offsets
 from cdp.profiles.state import BatchState, ProfileState
-from cdp.profiles.store import allocate_ids, dedupe, dt, load_state, lock_identifiers, write_state
+from cdp.profiles.store import allocate_ids, dedupe, load_state, lock_identifiers, write_state
 from cdp.schemas import PROFILE_CHANGE, Codec
 
 __all__ = ["BatchApplier", "BatchOutcome"]
@@ -47,7 +48,8 @@ class BatchOutcome:
 
 @dataclass
 class _Timeline:
-    rows: list[tuple[Any, ...]]
+    rows: list[tuple[int, str]]
+    """Per event: its profile id (maybe temporary) and the rest of its row as COPY text."""
 
 
 class BatchApplier:
@@ -74,7 +76,12 @@ class BatchApplier:
         fresh = [e for e in batch if e.offset >= stored.get(e.partition, 0)]
         unseen = dedupe(conn, [e.message_id for e in fresh])
         events = _first_of_each(fresh, unseen)
-        idents = [extract_identifiers(e.as_identity_input(), self._rules) for e in events]
+        idents = [
+            e.identifiers
+            if e.identifiers is not None
+            else extract_identifiers(e.as_identity_input(), self._rules)
+            for e in events
+        ]
         lock_identifiers(conn, {i for ids in idents for i in ids})
         state = load_state(conn, [i for ids in idents for i in ids])
         timeline, groups = self._fold(state, events, idents)
@@ -99,6 +106,15 @@ class BatchApplier:
             changes=changes,
         )
 
+    def prepare(self, events: list[InEvent]) -> None:
+        """Do the part of applying `events` that needs no database: extract their identifiers
+        and write their timeline text. It reads nothing but the events, so the processor runs
+        it in another thread while the previous batch is being written."""
+        rules = self._rules
+        for event in events:
+            event.identifiers = extract_identifiers(event.as_identity_input(), rules)
+            event.timeline = _timeline_rest(event)
+
     def _fold(
         self, state: BatchState, events: list[InEvent], idents: list[list[Identifier]]
     ) -> tuple[_Timeline, GroupCalls]:
@@ -109,7 +125,8 @@ class BatchApplier:
             profile = state.apply(resolution, event.at, event.message_id)
             state.touch(ids, profile, event.at)
             _fold_event(profile, event)
-            timeline.rows.append(_timeline_row(profile.id, event))
+            rest = event.timeline if event.timeline is not None else _timeline_rest(event)
+            timeline.rows.append((profile.id, rest))
             if event.type == "group" and event.group_id:
                 groups.add(event.group_id, profile.id, event.at, event.traits)
         return timeline, groups
@@ -153,8 +170,15 @@ class BatchApplier:
                 (self._changes_topic, str(pid).encode(), self._codec.encode(PROFILE_CHANGE, record))
             )
         if rows:
-            with conn.cursor() as cur:
-                cur.executemany("INSERT INTO outbox (topic, key, value) VALUES (%s, %s, %s)", rows)
+            data = "".join(
+                f"{copytext.text(topic)}\t{copytext.bytea(key)}\t{copytext.bytea(value)}\n"
+                for topic, key, value in rows
+            )
+            with (
+                conn.cursor() as cur,
+                cur.copy("COPY outbox (topic, key, value) FROM STDIN") as copy,
+            ):
+                copy.write(data)
         return len(rows)
 
 
@@ -168,37 +192,44 @@ def _fold_event(profile: ProfileState, event: InEvent) -> None:
     profile.dirty = True
 
 
-def _timeline_row(profile_id: int, event: InEvent) -> tuple[Any, ...]:
-    name = {
-        "track": event.event,
-        "page": event.name,
-        "screen": event.name,
-        "group": event.group_id,
-        "alias": event.previous_id,
-    }
-    if event.type in ("identify", "group"):
+def _timeline_rest(event: InEvent) -> str:
+    """The event's timeline row as COPY text after the profile id (which is final only once
+    the batch's merges are done)."""
+    kind = event.type
+    if kind == "track":
+        name = event.event
+    elif kind in ("page", "screen"):
+        name = event.name
+    elif kind == "group":
+        name = event.group_id
+    elif kind == "alias":
+        name = event.previous_id
+    else:
+        name = None
+    if kind in ("identify", "group"):
         payload = orjson.dumps(event.traits).decode()
     else:
         payload = event.properties_json
-    return (
-        profile_id,
-        event.message_id,
-        event.type,
-        name.get(event.type),
-        dt(event.at),
-        dt(event.received_at),
-        event.source_id,
-        payload,
-        event.context_json,
+    return copytext.row(
+        (
+            event.message_id,
+            kind,
+            name,
+            copytext.timestamp(event.at),
+            copytext.timestamp(event.received_at),
+            event.source_id,
+            payload,
+            event.context_json,
+        )
     )
 
 
 def _copy_timeline(conn: Connection[Any], timeline: _Timeline, final: Callable[[int], int]) -> None:
     if not timeline.rows:
         return
+    data = "".join(f"{final(pid)}\t{rest}\n" for pid, rest in timeline.rows)
     with conn.cursor() as cur, cur.copy(f"COPY events ({TIMELINE_COLUMNS}) FROM STDIN") as copy:
-        for row in timeline.rows:
-            copy.write_row((final(row[0]), *row[1:]))
+        copy.write(data)
 
 
 def _first_of_each(events: list[InEvent], unseen: set[str]) -> list[InEvent]:

@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 
+from cdp.identity import Identifier
+
 __all__ = ["InEvent", "to_in_event"]
 
 
@@ -34,6 +36,10 @@ class InEvent:
     properties_json: str
     context_json: str
     raw: bytes = b""
+    identifiers: list[Identifier] | None = None
+    """The event's identifiers, once `BatchApplier.prepare` has extracted them."""
+    timeline: str | None = None
+    """Its timeline row as COPY text after the profile id, once `BatchApplier.prepare` made it."""
 
     def as_identity_input(self) -> dict[str, Any]:
         """The shape `cdp.identity.extract_identifiers` reads."""

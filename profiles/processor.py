@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import psycopg
@@ -18,7 +20,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from cdp.deadletter import DeadLetter, encode_dead_letter
 from cdp.errors import RetryableError
 from cdp.profiles.apply import BatchApplier, BatchOutcome
-from cdp.profiles.decode import STAGE, decode_batch
+from cdp.profiles.decode import STAGE, EventDecoder
 from cdp.profiles.events import InEvent
 from cdp.profiles.observability import (
     BATCH_SECONDS,
@@ -40,6 +42,11 @@ T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
+#: librdkafka's prefetch limit for the consumer (its default is 64 MB). 16 MB is about 40,000
+#: events of the raw topic, eight default batches, so the next batch is always in hand; the
+#: processor's RSS was 27 MB lower for it in `cdp bench pipeline`, at the same throughput.
+PREFETCH_KBYTES = 16_384
+
 #: Backoff between retries of a batch after a transient Postgres error: doubling up to the cap.
 RETRY_FIRST_S = 0.1
 RETRY_CAP_S = 5.0
@@ -53,6 +60,7 @@ class Processor:
         self._topic = settings.topics.raw
         self._group = settings.processor_group
         self._codec = codec or codec_for(settings)
+        self._decoder = EventDecoder(self._codec)
         self._applier = BatchApplier(
             settings.identity,
             self._codec,
@@ -68,7 +76,11 @@ class Processor:
         self._consumer = Consumer(
             settings.consumer_config(
                 self._group,
-                **{"partition.assignment.strategy": "range", "enable.partition.eof": False},
+                **{
+                    "partition.assignment.strategy": "range",
+                    "enable.partition.eof": False,
+                    "queued.max.messages.kbytes": PREFETCH_KBYTES,
+                },
             )
         )
         self._running = False
@@ -77,15 +89,32 @@ class Processor:
         return psycopg.connect(self._settings.database_dsn(), autocommit=True)
 
     def run(self, should_stop: Callable[[], bool] = lambda: False) -> None:
-        """Consume and apply batches until `should_stop()` is true; then close everything."""
+        """Consume and apply batches until `should_stop()` is true; then close everything.
+
+        Batches overlap by one: while batch N is applied, a worker thread decodes batch N+1
+        and does the rest of its database-free work (`_prepare`); the GIL is free while the
+        main thread waits on Postgres, so that work costs no wall time. Batch N+1 is consumed
+        before batch N is applied, with no wait if N is in hand, so a quiet topic adds no
+        latency. The consumed batch not yet applied when the processor stops is applied first.
+        Offsets and effects still commit per batch in one transaction, in order, so a crash or
+        a rebalance between the two is the same as one between two unpipelined batches.
+        """
         self._consumer.subscribe([self._topic], on_assign=self._on_assign)
         wait_s = self._settings.processor_batch_wait_ms / 1000
+        pending: Future[_Prepared] | None = None
         try:
-            while not should_stop():
-                messages = self._consumer.consume(self._settings.processor_batch_max, wait_s)
-                records = [m for m in messages if m.error() is None]
-                if records:
-                    self.process(records)
+            with ThreadPoolExecutor(1, thread_name_prefix="cdp-prepare") as worker:
+                while not should_stop():
+                    messages = self._consumer.consume(
+                        self._settings.processor_batch_max, 0 if pending else wait_s
+                    )
+                    records = [m for m in messages if m.error() is None]
+                    upcoming = worker.submit(self._prepare, records) if records else None
+                    if pending is not None:
+                        self._process_prepared(pending.result())
+                    pending = upcoming
+                if pending is not None:
+                    self._process_prepared(pending.result())
         finally:
             self.close()
 
@@ -103,18 +132,34 @@ class Processor:
 
     def process(self, messages: list[Any]) -> BatchOutcome | None:
         """Apply one batch of consumed messages: dead letters first, then the events."""
+        return self._process_prepared(self._prepare(messages))
+
+    def _prepare(self, messages: list[Any]) -> _Prepared:
+        """What applying `messages` needs that reads neither Postgres nor processor state:
+        decoded events and dead letters, identifiers, timeline text, timeline months."""
         started = time.perf_counter()
-        BATCH_SIZE.observe(len(messages))
-        next_offsets = _next_offsets(messages)
-        events, letters = decode_batch(self._codec, messages)
-        self._dead_letter(letters)
-        self._with_retry(lambda: self._keeper.ensure(self._conn, {month_of(e.at) for e in events}))
-        outcome = self._apply_isolating(events, next_offsets)
+        events, letters = self._decoder.decode_batch(messages)
+        self._applier.prepare(events)
+        try:
+            months: set[tuple[int, int]] | None = {month_of(e.at) for e in events}
+        except (ValueError, OverflowError, OSError):
+            months = None  # raised again, in order, by _process_prepared
+        elapsed = time.perf_counter() - started
+        return _Prepared(len(messages), _next_offsets(messages), events, letters, months, elapsed)
+
+    def _process_prepared(self, batch: _Prepared) -> BatchOutcome | None:
+        started = time.perf_counter()
+        BATCH_SIZE.observe(batch.size)
+        events = batch.events
+        self._dead_letter(batch.letters)
+        months = batch.months if batch.months is not None else {month_of(e.at) for e in events}
+        self._with_retry(lambda: self._keeper.ensure(self._conn, months))
+        outcome = self._apply_isolating(events, batch.next_offsets)
         self._consumer.commit(
-            offsets=[TopicPartition(self._topic, p, o) for p, o in next_offsets.items()],
+            offsets=[TopicPartition(self._topic, p, o) for p, o in batch.next_offsets.items()],
             asynchronous=True,
         )
-        BATCH_SECONDS.observe(time.perf_counter() - started)
+        BATCH_SECONDS.observe(batch.prepare_s + time.perf_counter() - started)
         return outcome
 
     def _apply_isolating(
@@ -178,6 +223,19 @@ class Processor:
         self._consumer.close()
         self._dlq.flush(10)
         self._conn.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A consumed batch after `Processor._prepare`."""
+
+    size: int
+    next_offsets: dict[int, int]
+    events: list[InEvent]
+    letters: list[DeadLetter]
+    months: set[tuple[int, int]] | None
+    """The timeline months the events fall in; None if an event time has none."""
+    prepare_s: float
 
 
 def _failed(event: InEvent, exc: Exception) -> DeadLetter:

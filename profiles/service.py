@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -19,6 +20,13 @@ from cdp.settings import Settings
 __all__ = ["housekeeping", "run_processor"]
 
 log = logging.getLogger(__name__)
+
+#: Allocations between young-generation collections. Python's default of 700 means dozens of
+#: collections per batch of thousands of events, each also ageing the batch's live objects
+#: towards the full collections that walk the whole heap; at 50,000 they cost a few percent
+#: of the processor's time instead of a tenth or more. The objects a batch makes are freed by
+#: reference counting when it ends, so the heap does not grow for it.
+GC_YOUNG_THRESHOLD = 50_000
 
 #: Retention work is cheap (catalog lookups, whole-partition drops); hourly is plenty.
 HOUSEKEEPING_INTERVAL_S = 3600.0
@@ -60,4 +68,18 @@ def run_processor(settings: Settings) -> None:
             last_housekeeping = time.monotonic()
         return stop.is_set()
 
-    Processor(settings).run(should_stop)
+    processor = Processor(settings)
+    _tune_gc()
+    processor.run(should_stop)
+
+
+def _tune_gc() -> None:
+    """Fewer garbage collections on the hot path: everything alive after start-up (modules,
+    settings, clients) is frozen out of collections, and young collections are rarer."""
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
+    import os, sys
+    if os.environ.get("XSWITCH"):
+        sys.setswitchinterval(float(os.environ["XSWITCH"]))

@@ -8,6 +8,7 @@ traits to the survivor at once, so later events of the same batch see the merged
 from __future__ import annotations
 
 import itertools
+from collections.abc import Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +63,8 @@ class BatchState:
         self.identifiers: dict[Identifier, IdentifierRow] = {}
         self.merges: list[MergeRecord] = []
         self._temp_ids = itertools.count(-1, -1)
+        self._absorbed: dict[int, list[int]] = {}
+        """Profile id → the profiles of this batch whose `merged_into` is that id."""
 
     def add_loaded_profile(self, profile: ProfileState) -> None:
         self.profiles[profile.id] = profile
@@ -76,8 +79,8 @@ class BatchState:
         row = self.identifiers.get(identifier)
         return row.profile_id if row else None
 
-    def identifiers_of(self, profile_id: int) -> frozenset[Identifier]:
-        return frozenset(self.profiles[profile_id].identifiers)
+    def identifiers_of(self, profile_id: int) -> Set[Identifier]:
+        return self.profiles[profile_id].identifiers
 
     def merge_count(self, profile_id: int) -> int:
         return self.profiles[profile_id].merge_count
@@ -148,9 +151,11 @@ class BatchState:
         survivor.dirty = True
         loser.merged_into = survivor.id
         loser.dirty = True
-        for profile in self.profiles.values():
-            if profile.merged_into == loser.id:
-                profile.merged_into = survivor.id
+        absorbed = self._absorbed.setdefault(survivor.id, [])
+        for earlier in self._absorbed.pop(loser.id, ()):
+            self.profiles[earlier].merged_into = survivor.id
+            absorbed.append(earlier)
+        absorbed.append(loser.id)
         self.merges.append(MergeRecord(loser.id, survivor.id, reason, message_id))
 
     def final_id(self, profile_id: int) -> int:

@@ -19,6 +19,7 @@ from psycopg import Connection
 from psycopg.types.json import Jsonb
 
 from cdp.identity import Identifier
+from cdp.profiles.copytext import timestamp
 from cdp.profiles.state import BatchState, IdentifierRow, ProfileState
 
 __all__ = [
@@ -56,23 +57,70 @@ def lock_key(identifier: Identifier) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+def json_param(value: Any) -> str:
+    """`value` as JSON text for a ``%s::jsonb`` parameter.
+
+    A batch's keys, ids and rows travel as one JSON document per statement rather than as
+    Python lists: psycopg renders a list parameter element by element in Python (3.6 µs per
+    string measured here, 18 ms for a batch of 5,000 message ids), orjson the whole document
+    in C (0.03 µs per string), and Postgres parses it as fast as an array.
+    """
+    return orjson.dumps(value).decode()
+
+
+def int_array(values: Iterable[int]) -> str:
+    """Integers as a Postgres array literal for a ``%s::bigint[]`` parameter."""
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+#: Times are written as the text of the instant `dt` gives (`copytext.timestamp`) and read as
+#: ``floor(extract(epoch FROM t) * 1000)``: numeric, so exact, where `ms` on a datetime goes
+#: through a float and comes out a millisecond short for about 1.5% of instants. No datetime
+#: objects are made in Python either way.
+LOCK_PROFILES = (
+    "SELECT id, traits::text, trait_times::text, computed::text, merge_count, merged_into, "
+    "floor(extract(epoch FROM created_at) * 1000)::bigint "
+    "FROM profiles WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE"
+)
+LOAD_IDENTIFIERS = (
+    "SELECT id_type, id_value, profile_id, floor(extract(epoch FROM first_seen) * 1000)::bigint, "
+    "floor(extract(epoch FROM last_seen) * 1000)::bigint "
+    "FROM identifiers WHERE profile_id = ANY(%s::bigint[])"
+)
+
+
 def dedupe(conn: Connection[Any], message_ids: Sequence[str]) -> set[str]:
     """Record `message_ids` as processed; returns those never processed before."""
     if not message_ids:
         return set()
     rows = conn.execute(
-        "INSERT INTO processed_messages (message_id) SELECT DISTINCT unnest(%s::text[]) "
+        "INSERT INTO processed_messages (message_id) "
+        "SELECT DISTINCT m FROM jsonb_array_elements_text(%s::jsonb) AS m "
         "ON CONFLICT DO NOTHING RETURNING message_id",
-        (list(message_ids),),
+        (json_param(list(message_ids)),),
     ).fetchall()
     return {row[0] for row in rows}
 
 
+#: Advisory-lock keys of identifiers seen lately: the same ones recur batch after batch.
+#: Cleared when full, so it never holds more than this many (about 6 MB).
+LOCK_KEY_CACHE_SIZE = 50_000
+_lock_keys: dict[Identifier, int] = {}
+
+
 def lock_identifiers(conn: Connection[Any], identifiers: Iterable[Identifier]) -> None:
-    keys = sorted({lock_key(i) for i in identifiers})
+    keys = set()
+    for identifier in identifiers:
+        key = _lock_keys.get(identifier)
+        if key is None:
+            if len(_lock_keys) >= LOCK_KEY_CACHE_SIZE:
+                _lock_keys.clear()
+            key = _lock_keys[identifier] = lock_key(identifier)
+        keys.add(key)
     if keys:
         conn.execute(
-            "SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k ORDER BY k", (keys,)
+            "SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k ORDER BY k",
+            (int_array(sorted(keys)),),
         )
 
 
@@ -80,21 +128,25 @@ def _owners(conn: Connection[Any], identifiers: Sequence[Identifier]) -> dict[Id
     if not identifiers:
         return {}
     rows = conn.execute(
-        "SELECT i.id_type, i.id_value, i.profile_id FROM identifiers i "
-        "JOIN unnest(%s::text[], %s::text[]) AS k(t, v) ON i.id_type = k.t AND i.id_value = k.v",
-        ([i.type for i in identifiers], [i.value for i in identifiers]),
+        "SELECT i.id_type, i.id_value, i.profile_id FROM identifiers i JOIN ROWS FROM "
+        "(jsonb_array_elements_text(%s::jsonb), jsonb_array_elements_text(%s::jsonb)) AS k(t, v) "
+        "ON i.id_type = k.t AND i.id_value = k.v",
+        (json_param([i.type for i in identifiers]), json_param([i.value for i in identifiers])),
     ).fetchall()
     return {Identifier(t, v): p for t, v, p in rows}
 
 
 def _lock_profiles(conn: Connection[Any], ids: set[int]) -> dict[int, ProfileState]:
     rows = conn.execute(
-        "SELECT id, traits, trait_times, computed, merge_count, merged_into, created_at FROM profiles "
-        "WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
-        (sorted(ids),),
+        LOCK_PROFILES,
+        (int_array(sorted(ids)),),
     ).fetchall()
+    loads = orjson.loads
     return {
-        r[0]: ProfileState(r[0], r[1], r[2], r[3], r[4], ms(r[6]), merged_into=r[5]) for r in rows
+        r[0]: ProfileState(
+            r[0], loads(r[1]), loads(r[2]), loads(r[3]), r[4], r[6], merged_into=r[5]
+        )
+        for r in rows
     }
 
 
@@ -118,14 +170,15 @@ def load_state(conn: Connection[Any], identifiers: Sequence[Identifier]) -> Batc
     for profile in locked.values():
         if profile.merged_into is None:
             state.add_loaded_profile(profile)
-    live = [p for p in state.profiles]
+    live = list(state.profiles)
     if live:
         rows = conn.execute(
-            "SELECT id_type, id_value, profile_id, first_seen, last_seen FROM identifiers WHERE profile_id = ANY(%s)",
-            (live,),
+            LOAD_IDENTIFIERS,
+            (int_array(live),),
         ).fetchall()
+        add = state.add_loaded_identifier
         for t, v, p, first, last in rows:
-            state.add_loaded_identifier(Identifier(t, v), IdentifierRow(p, ms(first), ms(last)))
+            add(Identifier(t, v), IdentifierRow(p, first, last))
     return state
 
 
@@ -143,8 +196,34 @@ def allocate_ids(conn: Connection[Any], state: BatchState) -> dict[int, int]:
     return {temp: row[0] for temp, row in zip(new, rows, strict=True)}
 
 
+INSERT_PROFILES = (
+    "INSERT INTO profiles (id, traits, trait_times, computed, merge_count, created_at) "
+    "OVERRIDING SYSTEM VALUE "
+    "SELECT r.id, r.traits, r.trait_times, r.computed, r.merge_count, r.created "
+    "FROM jsonb_to_recordset(%s::jsonb) AS r(id bigint, traits jsonb, trait_times jsonb, "
+    "computed jsonb, merge_count integer, created timestamptz)"
+)
+UPDATE_PROFILES = (
+    "UPDATE profiles p SET traits = r.traits, trait_times = r.trait_times, computed = r.computed, "
+    "merge_count = r.merge_count, merged_into = r.merged_into, updated_at = now() "
+    "FROM jsonb_to_recordset(%s::jsonb) AS r(id bigint, traits jsonb, trait_times jsonb, "
+    "computed jsonb, merge_count integer, merged_into bigint) WHERE p.id = r.id"
+)
+UPSERT_IDENTIFIERS = (
+    "INSERT INTO identifiers (id_type, id_value, profile_id, first_seen, last_seen) "
+    "SELECT r.t, r.v, r.p, r.f, r.l "
+    "FROM jsonb_to_recordset(%s::jsonb) AS r(t text, v text, p bigint, f timestamptz, l timestamptz) "
+    "ON CONFLICT (id_type, id_value) DO UPDATE SET profile_id = EXCLUDED.profile_id, "
+    "first_seen = LEAST(identifiers.first_seen, EXCLUDED.first_seen), "
+    "last_seen = GREATEST(identifiers.last_seen, EXCLUDED.last_seen)"
+)
+
+
 def write_state(conn: Connection[Any], state: BatchState, real: dict[int, int]) -> None:
-    """Write the profiles, identifiers and merges the batch changed; `real` maps temp ids."""
+    """Write the profiles, identifiers and merges the batch changed; `real` maps temp ids.
+
+    One statement per table, each taking its rows as one JSON document (see `json_param`).
+    """
 
     def rid(profile_id: int) -> int:
         final = state.final_id(profile_id)
@@ -156,53 +235,44 @@ def write_state(conn: Connection[Any], state: BatchState, real: dict[int, int]) 
         if p.is_new:
             if p.merged_into is None:
                 new_rows.append(
-                    (
-                        real[p.id],
-                        jsonb(p.traits),
-                        jsonb(p.trait_times),
-                        jsonb(p.computed),
-                        p.merge_count,
-                        dt(p.created_ms),
-                    )
+                    {
+                        "id": real[p.id],
+                        "traits": p.traits,
+                        "trait_times": p.trait_times,
+                        "computed": p.computed,
+                        "merge_count": p.merge_count,
+                        "created": timestamp(p.created_ms),
+                    }
                 )
         elif p.dirty:
-            merged = rid(p.merged_into) if p.merged_into is not None else None
             updates.append(
-                (
-                    jsonb(p.traits),
-                    jsonb(p.trait_times),
-                    jsonb(p.computed),
-                    p.merge_count,
-                    merged,
-                    p.id,
-                )
+                {
+                    "id": p.id,
+                    "traits": p.traits,
+                    "trait_times": p.trait_times,
+                    "computed": p.computed,
+                    "merge_count": p.merge_count,
+                    "merged_into": rid(p.merged_into) if p.merged_into is not None else None,
+                }
             )
     with conn.cursor() as cur:
         if new_rows:
-            cur.executemany(
-                "INSERT INTO profiles (id, traits, trait_times, computed, merge_count, created_at) "
-                "OVERRIDING SYSTEM VALUE VALUES (%s, %s, %s, %s, %s, %s)",
-                new_rows,
-            )
+            cur.execute(INSERT_PROFILES, (json_param(new_rows),))
         if updates:
-            cur.executemany(
-                "UPDATE profiles SET traits = %s, trait_times = %s, computed = %s, merge_count = %s, "
-                "merged_into = %s, updated_at = now() WHERE id = %s",
-                updates,
-            )
+            cur.execute(UPDATE_PROFILES, (json_param(updates),))
         idents = [
-            (i.type, i.value, rid(row.profile_id), dt(row.first_seen), dt(row.last_seen))
+            {
+                "t": i.type,
+                "v": i.value,
+                "p": rid(row.profile_id),
+                "f": timestamp(row.first_seen),
+                "l": timestamp(row.last_seen),
+            }
             for i, row in state.identifiers.items()
             if row.dirty
         ]
         if idents:
-            cur.executemany(
-                "INSERT INTO identifiers (id_type, id_value, profile_id, first_seen, last_seen) VALUES (%s, %s, %s, %s, %s) "
-                "ON CONFLICT (id_type, id_value) DO UPDATE SET profile_id = EXCLUDED.profile_id, "
-                "first_seen = LEAST(identifiers.first_seen, EXCLUDED.first_seen), "
-                "last_seen = GREATEST(identifiers.last_seen, EXCLUDED.last_seen)",
-                idents,
-            )
+            cur.execute(UPSERT_IDENTIFIERS, (json_param(idents),))
         _write_merges(cur, state, rid)
 
 
