@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from psycopg import Connection
 
+from cdp.activation.incremental import BatchChanges, IncrementalSegments
 from cdp.identity import Identifier, IdentityRules, extract_identifiers, resolve
 from cdp.profiles import copytext
 from cdp.profiles.events import InEvent
@@ -44,6 +45,7 @@ class BatchOutcome:
     profiles_created: int
     merges: int
     changes: int
+    membership_changes: int = 0
 
 
 @dataclass
@@ -56,13 +58,20 @@ class BatchApplier:
     """Applies batches of one topic for one consumer group."""
 
     def __init__(
-        self, rules: IdentityRules, codec: Codec, group: str, topic: str, changes_topic: str
+        self,
+        rules: IdentityRules,
+        codec: Codec,
+        group: str,
+        topic: str,
+        changes_topic: str,
+        segments: IncrementalSegments | None = None,
     ) -> None:
         self._rules = rules
         self._codec = codec
         self._group = group
         self._topic = topic
         self._changes_topic = changes_topic
+        self._segments = segments
 
     def apply(
         self, conn: Connection[Any], batch: list[InEvent], next_offsets: dict[int, int]
@@ -95,6 +104,7 @@ class BatchApplier:
         _copy_timeline(conn, timeline, final)
         write_groups(conn, groups, final)
         changes = self._write_changes(conn, state, final)
+        memberships = self._evaluate_segments(conn, state, events, final)
         save_offsets(conn, self._group, self._topic, next_offsets)
         created = sum(1 for p in state.profiles.values() if p.is_new and p.merged_into is None)
         return BatchOutcome(
@@ -104,7 +114,32 @@ class BatchApplier:
             profiles_created=created,
             merges=len(state.merges),
             changes=changes,
+            membership_changes=memberships,
         )
+
+    def _evaluate_segments(
+        self,
+        conn: Connection[Any],
+        state: BatchState,
+        events: list[InEvent],
+        final: Callable[[int], int],
+    ) -> int:
+        """Re-evaluate the segments for the profiles this batch changed, in its transaction."""
+        if self._segments is None or not events:
+            return 0
+        touched = {
+            final(p.id) for p in state.profiles.values() if p.dirty and p.merged_into is None
+        }
+        merged_away = [
+            m.from_profile for m in state.merges if not state.profiles[m.from_profile].is_new
+        ]
+        changed = BatchChanges(
+            traits={t for p in state.profiles.values() for t in p.changed_traits},
+            events={e.event if e.type == "track" else e.name for e in events},
+            groups=any(e.type == "group" for e in events),
+            merged=bool(merged_away),
+        )
+        return self._segments.after_batch(conn, [*touched, *merged_away], changed)
 
     def prepare(self, events: list[InEvent]) -> None:
         """Do the part of applying `events` that needs no database: extract their identifiers

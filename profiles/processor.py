@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import psycopg
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
+from cdp.activation.incremental import IncrementalSegments
 from cdp.deadletter import DeadLetter, encode_dead_letter
 from cdp.errors import RetryableError
 from cdp.profiles.apply import BatchApplier, BatchOutcome
@@ -67,6 +68,7 @@ class Processor:
             self._group,
             self._topic,
             settings.topics.profile_changes,
+            IncrementalSegments(self._codec, settings.topics.membership),
         )
         self._keeper = PartitionKeeper()
         self._conn = self._connect()

@@ -187,3 +187,61 @@ def test_deleting_a_segment_exits_its_members(
 
     assert done.deleted_exits == 1
     assert members(membership_settings, slug) == set()
+
+
+def test_the_processor_keeps_memberships_current_as_events_arrive(
+    membership_settings: Settings,
+    sender: EventSender,  # noqa: F811
+    processed: Callable[[], None],  # noqa: F811
+) -> None:
+    slug = f"buyers-{membership_settings.processor_group}"
+    apply(
+        membership_settings,
+        {
+            "slug": slug,
+            "name": "Buyers",
+            "condition": {"computed": {"name": "order_count", "op": "gte", "value": 1}},
+        },
+    )
+    with RunningProcessor(membership_settings):
+        sender.send({"type": "identify", "userId": "buyer-1", "messageId": "login-1"})
+        processed()
+        sender.send(
+            {
+                "type": "track",
+                "anonymousId": "anon-b",
+                "event": "Order Completed",
+                "properties": {"revenue": 10},
+            }
+        )
+        processed()
+        anon = profile_of(membership_settings, "anonymous_id", "anon-b")
+        user = profile_of(membership_settings, "user_id", "buyer-1")
+        assert members(membership_settings, slug) == {anon}, "entered as the event was folded"
+
+        sender.send(
+            {
+                "type": "identify",
+                "userId": "buyer-1",
+                "anonymousId": "anon-b",
+                "messageId": "link-1",
+            }
+        )
+        processed()
+    assert profile_of(membership_settings, "anonymous_id", "anon-b") == user, (
+        "the older profile survives"
+    )
+    assert members(membership_settings, slug) == {user}, (
+        "the merged-away profile exited, the survivor entered"
+    )
+
+    OutboxRelay(membership_settings).relay_once()
+    changes = [
+        (c.value["profile_id"], c.value["change"])
+        for c in read_all(membership_settings, membership_settings.topics.membership)
+    ]
+    assert sorted(changes) == sorted([(anon, "entered"), (user, "entered"), (anon, "exited")])
+    assert {
+        c.value["reason"]
+        for c in read_all(membership_settings, membership_settings.topics.membership)
+    } == {"evaluation"}
