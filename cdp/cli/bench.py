@@ -74,6 +74,9 @@ def pipeline(
         typer.Option(min=1, help="Processor batch wait; default CDP_PROCESSOR_BATCH_WAIT_MS."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic workload.")] = 1,
+    processors: Annotated[
+        int, typer.Option(min=1, help="Processor processes sharing the partitions.")
+    ] = 1,
     output_dir: Annotated[
         Path, typer.Option(help="Where the JSON file goes.")
     ] = DEFAULT_OUTPUT_DIR,
@@ -85,7 +88,7 @@ def pipeline(
 
     configure_logging("WARNING")
     options = PipelineOptions(
-        events, persons, rate, latency_seconds, batch_max, batch_wait_ms, seed
+        events, persons, rate, latency_seconds, batch_max, batch_wait_ms, seed, processors
     )
     status = Console(stderr=True)
     try:

@@ -1,0 +1,270 @@
+"""The figures of a pipeline run: a table for people and a JSON file for later."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+import orjson
+from rich.table import Table
+
+from cdp.bench.quality import PairCounts
+
+__all__ = [
+    "GOAL_EVENTS_PER_S",
+    "GOAL_P99_MS",
+    "GOAL_PRECISION",
+    "GOAL_RECALL",
+    "CeilingResult",
+    "LatencyResult",
+    "PipelineReport",
+    "QualityResult",
+    "ThroughputResult",
+    "render_pipeline_table",
+    "write_pipeline_report",
+]
+
+#: The issue's goals on this 2-core machine, broker and Postgres included.
+GOAL_EVENTS_PER_S = 25_000
+GOAL_P99_MS = 1_000.0
+GOAL_PRECISION = 0.999
+GOAL_RECALL = 0.99
+MIB = 2**20
+
+
+@dataclass(frozen=True, slots=True)
+class ThroughputResult:
+    """The processor folding a topic that already held every event."""
+
+    events: int
+    produce_s: float
+    """Putting the events on the topic, before the processor started."""
+    measured_events: int
+    """Events applied between the first and the last observation (the first batch excluded)."""
+    measured_s: float
+    rss_first: int
+    """Processor RSS (bytes) when its first batch was observed applied."""
+    rss_peak: int
+    rss_end: int
+    cpu: dict[str, float]
+    batches: int | None = None
+
+    @property
+    def events_per_s(self) -> float:
+        return self.measured_events / self.measured_s if self.measured_s > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyResult:
+    """Events offered at a fixed rate, each timed from produce() to its batch's commit."""
+
+    offered_rate: float
+    achieved_rate: float
+    events: int
+    latencies_ms: dict[str, float | None]
+    poll_interval_ms: float
+    rss_peak: int
+    cpu: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class CeilingResult:
+    """A bare COPY into a temp table plus one set-based upsert per batch, on the same Postgres."""
+
+    rows: int
+    batch: int
+    seconds: float
+    keys: int
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class QualityResult:
+    """Identity resolution against the generator's truth."""
+
+    pairs: PairCounts
+    persons: int
+    live_profiles: int
+    timeline_events: int
+    multi_user_profiles: int
+    """Profiles holding two or more user_ids: must be 0."""
+    mixed_profiles: int
+    """Profiles with events of more than one person."""
+    split_persons: int
+    """People whose events are on more than one profile."""
+    merges: int
+    shared_devices: int
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineReport:
+    """One run of `cdp bench pipeline`."""
+
+    started_at: datetime
+    options: dict[str, object]
+    workload: dict[str, object]
+    throughput: ThroughputResult
+    quality: QualityResult
+    ceiling: CeilingResult
+    latency: LatencyResult | None
+    services: dict[str, str]
+    machine: dict[str, object]
+
+    @property
+    def ceiling_ratio(self) -> float:
+        """End-to-end events/s over the bare COPY + upsert rows/s."""
+        ceiling = self.ceiling.rows_per_s
+        return self.throughput.events_per_s / ceiling if ceiling else 0.0
+
+    def goals(self) -> dict[str, bool | None]:
+        q = self.quality
+        p99 = self.latency.latencies_ms.get("p99") if self.latency else None
+        return {
+            "events_per_s": self.throughput.events_per_s >= GOAL_EVENTS_PER_S,
+            "p99_latency": None if p99 is None else p99 < GOAL_P99_MS,
+            "precision": q.pairs.precision >= GOAL_PRECISION,
+            "recall": q.pairs.recall >= GOAL_RECALL,
+            "no_multi_user_profiles": q.multi_user_profiles == 0,
+        }
+
+    def as_json(self) -> dict[str, object]:
+        t, q, c = self.throughput, self.quality, self.ceiling
+        return {
+            "benchmark": "pipeline",
+            "started_at": self.started_at.isoformat(),
+            "goals_met": self.goals(),
+            "throughput": {
+                "events_per_s": round(t.events_per_s, 1),
+                "goal_events_per_s": GOAL_EVENTS_PER_S,
+                "events": t.events,
+                "measured_events": t.measured_events,
+                "measured_s": round(t.measured_s, 3),
+                "produce_s": round(t.produce_s, 3),
+                "processor_rss_mib": {
+                    "first_batch": round(t.rss_first / MIB, 1),
+                    "peak": round(t.rss_peak / MIB, 1),
+                    "end": round(t.rss_end / MIB, 1),
+                },
+                "cpu_cores": _rounded(t.cpu, 3),
+            },
+            "latency": None if self.latency is None else _latency_json(self.latency),
+            "ceiling": {
+                "rows_per_s": round(c.rows_per_s, 1),
+                "rows": c.rows,
+                "batch_rows": c.batch,
+                "keys": c.keys,
+                "seconds": round(c.seconds, 3),
+                "pipeline_over_ceiling": round(self.ceiling_ratio, 4),
+            },
+            "quality": {
+                "precision": round(q.pairs.precision, 6),
+                "recall": round(q.pairs.recall, 6),
+                "goal_precision": GOAL_PRECISION,
+                "goal_recall": GOAL_RECALL,
+                "pairs": asdict(q.pairs),
+                "persons": q.persons,
+                "live_profiles": q.live_profiles,
+                "profiles_with_events": q.pairs.clusters,
+                "timeline_events": q.timeline_events,
+                "multi_user_profiles": q.multi_user_profiles,
+                "mixed_profiles": q.mixed_profiles,
+                "split_persons": q.split_persons,
+                "merges": q.merges,
+                "shared_devices": q.shared_devices,
+            },
+            "options": self.options,
+            "workload": self.workload,
+            "services": self.services,
+            "machine": self.machine,
+        }
+
+
+def _latency_json(latency: LatencyResult) -> dict[str, object]:
+    return {
+        "offered_rate": latency.offered_rate,
+        "achieved_rate": round(latency.achieved_rate, 1),
+        "events": latency.events,
+        "ms": _rounded(latency.latencies_ms, 1),
+        "goal_p99_ms": GOAL_P99_MS,
+        "poll_interval_ms": latency.poll_interval_ms,
+        "processor_rss_peak_mib": round(latency.rss_peak / MIB, 1),
+        "cpu_cores": _rounded(latency.cpu, 3),
+    }
+
+
+def _rounded(values: Mapping[str, float | None], digits: int) -> dict[str, object]:
+    return {k: None if v is None else round(v, digits) for k, v in values.items()}
+
+
+def write_pipeline_report(report: PipelineReport, directory: Path) -> Path:
+    """Write the JSON document to `directory`/pipeline-<UTC timestamp>.json; the path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"pipeline-{report.started_at.strftime('%Y%m%dT%H%M%SZ')}.json"
+    path.write_bytes(orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2) + b"\n")
+    return path
+
+
+def render_pipeline_table(report: PipelineReport) -> Table:
+    """The figures as two columns, each goal's verdict next to its figure."""
+    table = Table("pipeline", "", title="cdp bench pipeline", title_justify="left")
+    for name, value in _rows(report):
+        table.add_row(name, value)
+    return table
+
+
+def _verdict(met: bool | None, goal: str) -> str:
+    if met is None:
+        return f"(goal {goal}: not measured)"
+    return f"(goal {goal}: {'met' if met else '[red]NOT met[/red]'})"
+
+
+def _rows(report: PipelineReport) -> list[tuple[str, str]]:
+    t, q, c, goals = report.throughput, report.quality, report.ceiling, report.goals()
+    rows = [
+        ("end-to-end events/s", f"{t.events_per_s:,.0f}  "
+                                + _verdict(goals["events_per_s"], f"{GOAL_EVENTS_PER_S:,}")),
+        ("  measured", f"{t.measured_events:,} events in {t.measured_s:.2f} s"
+                       f" (of {t.events:,}; produced beforehand in {t.produce_s:.1f} s)"),
+        ("processor RSS first / peak / end", " / ".join(
+            f"{v / MIB:.0f} MiB" for v in (t.rss_first, t.rss_peak, t.rss_end))),
+        *[(f"  CPU {name}", f"{share:.2f} cores") for name, share in t.cpu.items()],
+        ("COPY + upsert ceiling", f"{c.rows_per_s:,.0f} rows/s ({c.rows:,} rows, batches of"
+                                  f" {c.batch:,}, {c.keys:,} keys)"),
+        ("pipeline / ceiling", f"{report.ceiling_ratio:.2f}"),
+    ]  # fmt: skip
+    if report.latency is not None:
+        lat = report.latency
+        ms = lat.latencies_ms
+        rows += [
+            ("latency p50 / p99 / max", " / ".join(_ms(ms[k]) for k in ("p50", "p99", "max"))
+                                        + "  " + _verdict(goals["p99_latency"], "p99 < 1 s")),
+            ("  offered", f"{lat.offered_rate:,.0f} events/s (achieved {lat.achieved_rate:,.0f},"
+                          f" {lat.events:,} events, offsets polled every {lat.poll_interval_ms:g} ms)"),
+            *[(f"  CPU {name}", f"{share:.2f} cores") for name, share in lat.cpu.items()],
+        ]  # fmt: skip
+    rows += [
+        ("identity precision", f"{q.pairs.precision:.5f}  "
+                               + _verdict(goals["precision"], f">= {GOAL_PRECISION}")),
+        ("identity recall", f"{q.pairs.recall:.5f}  " + _verdict(goals["recall"], f">= {GOAL_RECALL}")),
+        ("profiles with two user_ids", f"{q.multi_user_profiles}  "
+                                       + _verdict(goals["no_multi_user_profiles"], "0")),
+        ("profiles / persons", f"{q.live_profiles:,} live ({q.pairs.clusters:,} with events)"
+                               f" / {q.persons:,}"),
+        ("  mixed profiles / split persons", f"{q.mixed_profiles:,} / {q.split_persons:,}"),
+        ("  merges, shared devices", f"{q.merges:,}, {q.shared_devices:,}"),
+        ("  timeline events", f"{q.timeline_events:,} of {t.events:,}"),
+        ("workload", f"{report.workload['events']:,} events of {report.workload['persons']:,}"
+                     f" persons, {report.workload['mean_event_bytes']:.0f} B JSON each"),
+        ("services", ", ".join(f"{k} {v}" for k, v in report.services.items())),
+        ("machine", f"{report.machine['nproc']} cores, Python {report.machine['python']}"),
+    ]  # fmt: skip
+    return rows
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} ms"
