@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
-from types import TracebackType
 
 import httpx
 import psutil
 
+from cdp.bench.child import ChildProcess
 from cdp.bench.errors import BenchError
 from cdp.settings import Settings
 from cdp.stack import Supervisor
@@ -29,20 +26,23 @@ STOP_GRACE_S = 15.0
 LOG_TAIL_BYTES = 2000
 
 
-class CollectorProcess:
+class CollectorProcess(ChildProcess):
     """One collector on 127.0.0.1:`port`, its output in `log_path`; a context manager.
 
     `workers` overrides the settings' `collector_workers` (CDP_COLLECTOR_WORKERS).
     """
 
+    command = "collector"
+    stop_grace_s = STOP_GRACE_S
+    log_tail_bytes = LOG_TAIL_BYTES
+
     def __init__(
         self, settings: Settings, port: int, log_path: Path, workers: int | None = None
     ) -> None:
+        super().__init__(log_path)
         self.port = port
-        self.log_path = log_path
         self.workers = settings.collector_workers if workers is None else workers
         self._settings = settings
-        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -54,29 +54,12 @@ class CollectorProcess:
             raise BenchError("the collector is not started")
         return self._process.pid
 
-    def __enter__(self) -> CollectorProcess:
-        self.start()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    def start(self) -> None:
+    def env(self) -> dict[str, str]:
         env = Supervisor(self._settings).child_env()
         env["CDP_COLLECTOR_PORT"] = str(self.port)
         env["CDP_COLLECTOR_HOST"] = self._settings.collector_host
         env["CDP_COLLECTOR_WORKERS"] = str(self.workers)
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", "cdp", "collector"],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        return env
 
     def processes(self) -> dict[str, psutil.Process]:
         """The collector's processes by name: `collector`, and `collector worker N` for each worker.
@@ -117,23 +100,3 @@ class CollectorProcess:
             for conn in psutil.net_connections(kind="tcp")
             if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == self.port
         )
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL after `STOP_GRACE_S`; returns once the process is gone."""
-        process = self._process
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-    def log_tail(self) -> str:
-        """The end of the collector's output, for error messages."""
-        try:
-            data = self.log_path.read_bytes()
-        except OSError:
-            return "(no collector log)"
-        return data[-LOG_TAIL_BYTES:].decode("utf-8", "replace")

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 from pathlib import Path
-from types import TracebackType
 
 import psutil
 
+from cdp.bench.child import ChildProcess
 from cdp.bench.errors import BenchError
 from cdp.settings import Settings
 from cdp.stack import Supervisor
@@ -42,33 +39,19 @@ def processor_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-class ProcessorProcess:
+class ProcessorProcess(ChildProcess):
     """One processor with its output in `log_path`; a context manager that stops it on exit."""
 
+    command = "processor"
+    stop_grace_s = STOP_GRACE_S
+    log_tail_bytes = LOG_TAIL_BYTES
+
     def __init__(self, settings: Settings, log_path: Path) -> None:
-        self.log_path = log_path
+        super().__init__(log_path)
         self._settings = settings
-        self._process: subprocess.Popen[bytes] | None = None
 
-    def __enter__(self) -> ProcessorProcess:
-        self.start()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", "cdp", "processor"],
-                env=processor_env(self._settings),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+    def env(self) -> dict[str, str]:
+        return processor_env(self._settings)
 
     @property
     def process(self) -> psutil.Process:
@@ -80,23 +63,3 @@ class ProcessorProcess:
         """`BenchError`, with the end of its log, if the processor has exited."""
         if self._process is None or self._process.poll() is not None:
             raise BenchError(f"the processor exited:\n{self.log_tail()}")
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL after `STOP_GRACE_S`; returns once the process is gone."""
-        process = self._process
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-    def log_tail(self) -> str:
-        """The end of the processor's output, for error messages."""
-        try:
-            data = self.log_path.read_bytes()
-        except OSError:
-            return "(no processor log)"
-        return data[-LOG_TAIL_BYTES:].decode("utf-8", "replace")
