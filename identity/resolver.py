@@ -150,7 +150,9 @@ def _whole(
             already = sum(1 for i in held if i.type == id_type) if held else 0
             if already + types.count(id_type) > max(rules.limit(id_type), already):
                 return None
-    return Resolution(profile, attach=tuple(i for i in original if owner[i] is None))
+    if None not in owner.values():
+        return Resolution(profile)
+    return Resolution(profile, attach=tuple([i for i in original if owner[i] is None]))
 
 
 class _Checker:

@@ -25,7 +25,14 @@ from cdp.profiles.fold import fold_computed, fold_traits
 from cdp.profiles.groups import GroupCalls, write_groups
 from cdp.profiles.offsets import claim_offsets, save_offsets
 from cdp.profiles.state import BatchState, ProfileState
-from cdp.profiles.store import allocate_ids, dedupe, load_state, lock_identifiers, write_state
+from cdp.profiles.store import (
+    allocate_ids,
+    cached_lock_key,
+    dedupe,
+    load_state,
+    lock_identifiers,
+    write_state,
+)
 from cdp.schemas import PROFILE_CHANGE, Codec
 
 __all__ = ["BatchApplier", "BatchOutcome"]
@@ -143,12 +150,15 @@ class BatchApplier:
 
     def prepare(self, events: list[InEvent]) -> None:
         """Do the part of applying `events` that needs no database: extract their identifiers
-        and write their timeline text. It reads nothing but the events, so the processor runs
-        it in another thread while the previous batch is being written."""
+        and write their timeline text (and compute their advisory-lock keys, which are cached).
+        It reads nothing but the events, so the processor runs it in another thread while the
+        previous batch is being written."""
         rules = self._rules
         for event in events:
             event.identifiers = extract_identifiers(event.as_identity_input(), rules)
             event.timeline = _timeline_rest(event)
+            for identifier in event.identifiers:
+                cached_lock_key(identifier)
 
     def _fold(
         self, state: BatchState, events: list[InEvent], idents: list[list[Identifier]]

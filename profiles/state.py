@@ -21,7 +21,7 @@ __all__ = ["BatchState", "IdentifierRow", "MergeRecord", "ProfileState"]
 NEW_PROFILE_ORDER = 2**62
 
 
-@dataclass
+@dataclass(slots=True)
 class ProfileState:
     id: int
     traits: dict[str, Any]
@@ -37,7 +37,7 @@ class ProfileState:
     identifiers_added: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class IdentifierRow:
     """An identifier and the times it was first and last seen (epoch ms)."""
 

@@ -23,6 +23,7 @@ from cdp.profiles.copytext import timestamp
 from cdp.profiles.state import BatchState, IdentifierRow, ProfileState
 
 __all__ = [
+    "cached_lock_key",
     "dedupe",
     "load_state",
     "lock_identifiers",
@@ -108,15 +109,19 @@ LOCK_KEY_CACHE_SIZE = 50_000
 _lock_keys: dict[Identifier, int] = {}
 
 
+def cached_lock_key(identifier: Identifier) -> int:
+    """`lock_key(identifier)`, remembered; safe to call from the prepare thread, which warms
+    the cache for the batch the main thread will lock next."""
+    key = _lock_keys.get(identifier)
+    if key is None:
+        if len(_lock_keys) >= LOCK_KEY_CACHE_SIZE:
+            _lock_keys.clear()
+        key = _lock_keys[identifier] = lock_key(identifier)
+    return key
+
+
 def lock_identifiers(conn: Connection[Any], identifiers: Iterable[Identifier]) -> None:
-    keys = set()
-    for identifier in identifiers:
-        key = _lock_keys.get(identifier)
-        if key is None:
-            if len(_lock_keys) >= LOCK_KEY_CACHE_SIZE:
-                _lock_keys.clear()
-            key = _lock_keys[identifier] = lock_key(identifier)
-        keys.add(key)
+    keys = {cached_lock_key(identifier) for identifier in identifiers}
     if keys:
         conn.execute(
             "SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k ORDER BY k",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import bisect
 import contextlib
+import dataclasses
 import secrets
 import shutil
 import tempfile
@@ -69,8 +70,9 @@ RECEIVE_DELAY_MS = 250
 #: How often the applied count is read during the throughput run: fine enough that the
 #: first and last batch are timed to a few percent of a run of several seconds.
 THROUGHPUT_POLL_S = 0.05
-#: How often the stored offsets are read during the latency run; it bounds the timing error.
-LATENCY_POLL_S = 0.01
+#: How often the stored offsets are read during the latency run; it bounds the timing error
+#: (20 ms against latencies of hundreds), and reading more often takes CPU from what is measured.
+LATENCY_POLL_S = 0.02
 #: Events sent and applied before the latency clock starts: the consumer group join (several
 #: seconds on the embedded broker) and the first partitions' DDL stay out of the figures.
 LATENCY_WARMUP_EVENTS = 500
@@ -78,8 +80,12 @@ LATENCY_WARMUP_EVENTS = 500
 STALL_S = 120.0
 #: A producer queue big enough that producing a whole workload rarely waits on the broker.
 PRODUCER_QUEUE = 500_000
-#: Smallest sleep of the paced producer; below it, sleeping costs more than it saves.
-PACE_TICK_S = 0.001
+#: Longest sleep of the paced producer between sends: 10 events at 5,000/s, so sends stay
+#: within 2 ms of their due time without the loop waking more often than it needs to.
+PACE_TICK_S = 0.002
+#: How often the processors' RSS is read while events are paced (reading it costs a /proc read
+#: per process; every tick it took a tenth of a core).
+RSS_SAMPLE_S = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +174,8 @@ def _run(
     if options.latency_seconds > 0:
         count = round(options.rate * options.latency_seconds) + LATENCY_WARMUP_EVENTS
         persons = max(1, round(options.persons * count / options.events))
-        paced = encode_workload(generate(persons, count, options.seed + 1, namespace="l"), codec)
+        live = generate(persons, count, options.seed + 1, namespace="l")
+        paced = encode_workload(live, codec)
         announce(
             f"latency: {options.rate:,.0f} events/s offered for {options.latency_seconds:g} s ..."
         )
@@ -177,6 +184,8 @@ def _run(
             latency = measure_latency(
                 phased, paced, options.rate, logs, watched, options.processors
             )
+            latency_quality = measure_quality(phased, live)
+        latency = dataclasses.replace(latency, pairs=latency_quality.pairs)
     return PipelineReport(
         started_at=started_at,
         options={
@@ -451,7 +460,8 @@ def _watched(
 
 
 def measure_quality(settings: Settings, workload: Workload) -> QualityResult:
-    """Score the profiles the events landed on against the people who produced them."""
+    """Score the profiles `workload`'s events landed on against the people who produced them
+    (other events in the database are left out of the pairs; the profile counts are global)."""
     truth = workload.truth_by_message_id()
     with psycopg.connect(settings.database_dsn()) as conn:
         rows = conn.execute("SELECT message_id, profile_id FROM events").fetchall()
@@ -461,7 +471,7 @@ def measure_quality(settings: Settings, workload: Workload) -> QualityResult:
         ).fetchone()
         live = conn.execute("SELECT count(*) FROM profiles WHERE merged_into IS NULL").fetchone()
         merges = conn.execute("SELECT count(*) FROM merges").fetchone()
-    assignments = [(profile, truth[message]) for message, profile in rows]
+    assignments = [(profile, truth[m]) for m, profile in rows if m in truth]
     persons_of: dict[int, set[int]] = defaultdict(set)
     profiles_of: dict[int, set[int]] = defaultdict(set)
     for profile, person in assignments:
@@ -471,7 +481,7 @@ def measure_quality(settings: Settings, workload: Workload) -> QualityResult:
         pairs=pair_counts(assignments),
         persons=len(workload.persons),
         live_profiles=int(live[0]) if live else 0,
-        timeline_events=len(rows),
+        timeline_events=len(assignments),
         multi_user_profiles=int(multi[0]) if multi else 0,
         mixed_profiles=sum(1 for people in persons_of.values() if len(people) > 1),
         split_persons=sum(1 for profiles in profiles_of.values() if len(profiles) > 1),
@@ -540,9 +550,12 @@ class _OffsetWatcher:
             raise BenchError(f"reading the stored offsets failed: {self.error}")
 
     def _run(self) -> None:
+        """Read until stopped, and once more after: whatever was applied before `stop()` was
+        called is then observed."""
         try:
             with psycopg.connect(self._settings.database_dsn(), autocommit=True) as conn:
-                while not self._stop.is_set():
+                while True:
+                    stopping = self._stop.is_set()
                     offsets = applied_offsets(conn, self._settings)
                     now = time.monotonic()
                     for partition, offset in offsets.items():
@@ -550,6 +563,8 @@ class _OffsetWatcher:
                         if not values or offset > values[-1]:
                             values.append(offset)
                             times.append(now)
+                    if stopping:
+                        return
                     self._stop.wait(self._interval)
         except BaseException as exc:  # noqa: BLE001 - reported by stop()
             self.error = exc
@@ -594,18 +609,20 @@ def measure_latency(
         watcher.start()
         rss_peak = 0
         before = sample_cpu(_watched(running, services()))
-        started = time.monotonic()
+        started = sampled = time.monotonic()
         produced = 0
         while produced < len(paced):
-            due = min(len(paced), int((time.monotonic() - started) * rate) + 1)
             now = time.monotonic()
+            due = min(len(paced), int((now - started) * rate) + 1)
             for record in paced[produced:due]:
                 producer.produce(
                     topic, record.value, record.key, on_delivery=partial(delivered, now)
                 )
             produced = due
             producer.poll(0)
-            rss_peak = max(rss_peak, *(_rss(p.process) for p in running))
+            if now - sampled >= RSS_SAMPLE_S:
+                rss_peak = max(rss_peak, *(_rss(p.process) for p in running))
+                sampled = now
             time.sleep(max(0.0, min(PACE_TICK_S, started + produced / rate - time.monotonic())))
         offered_s = time.monotonic() - started
         if producer.flush(30) or failures:
