@@ -14,6 +14,7 @@ from collections.abc import Callable
 import psycopg
 from confluent_kafka import KafkaError, Message, Producer
 
+from cdp.activation.observability import count_published
 from cdp.errors import RetryableError
 from cdp.settings import Settings
 
@@ -53,6 +54,7 @@ class OutboxRelay:
             if self._producer.flush(30) or failures:
                 raise RetryableError(f"outbox: broker did not acknowledge ({failures[:1]})")
             self._conn.execute("DELETE FROM outbox WHERE id = ANY(%s)", ([r[0] for r in rows],))
+        count_published(row[1] for row in rows)
         return len(rows)
 
     def run(self, should_stop: Callable[[], bool]) -> None:

@@ -10,6 +10,7 @@ import psycopg
 
 from cdp.activation.scheduler import Scheduler
 from cdp.kafka import ensure_topics, platform_topics, wait_for_broker
+from cdp.observability import serve_health
 from cdp.schemas import codec_for
 from cdp.settings import Settings
 
@@ -29,9 +30,12 @@ def run_scheduler(settings: Settings) -> None:
     wait_for_broker(settings)
     ensure_topics(settings, platform_topics(settings))
     scheduler = Scheduler(codec_for(settings), settings.topics.membership)
+    health = serve_health(settings, "scheduler")
     conn = psycopg.connect(settings.database_dsn(), autocommit=True)
     try:
         while not stop.is_set():
+            if health is not None:
+                health.beat()
             try:
                 done = scheduler.run_pass(conn)
             except psycopg.OperationalError as exc:

@@ -7,6 +7,7 @@ import threading
 
 from cdp.activation.relay import OutboxRelay
 from cdp.kafka import ensure_topics, platform_topics, wait_for_broker
+from cdp.observability import serve_health
 from cdp.settings import Settings
 
 __all__ = ["run_relay"]
@@ -19,4 +20,11 @@ def run_relay(settings: Settings) -> None:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     wait_for_broker(settings)
     ensure_topics(settings, platform_topics(settings))
-    OutboxRelay(settings).run(stop.is_set)
+    health = serve_health(settings, "relay")
+
+    def should_stop() -> bool:
+        if health is not None:
+            health.beat()
+        return stop.is_set()
+
+    OutboxRelay(settings).run(should_stop)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from cdp.observability.metrics import DEAD_LETTERS
 from cdp.schemas import DEAD_LETTER, Codec
 
 __all__ = ["DeadLetter", "encode_dead_letter"]
@@ -24,6 +25,9 @@ class DeadLetter:
 
 
 def encode_dead_letter(codec: Codec, letter: DeadLetter, failed_at_ms: int | None = None) -> bytes:
+    """The dead-letter record for `letter`, counted in `cdp_dead_letters_total` by stage and
+    reason (every stage encodes its dead letters here, so the count covers all of them)."""
+    DEAD_LETTERS.labels(letter.stage, letter.reason).inc()
     return codec.encode(
         DEAD_LETTER,
         {

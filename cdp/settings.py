@@ -103,11 +103,14 @@ class Settings(BaseSettings):
     processor_group: str = "cdp-processor"
     processor_batch_max: int = Field(default=5000, ge=1)
     processor_batch_wait_ms: int = Field(default=200, ge=1)
-    processor_metrics_port: int = Field(default=0, ge=0)
     timeline_retention_days: int = Field(default=0, ge=0)
     dedupe_retention_days: int = Field(default=30, ge=1)
     relay_batch_max: int = Field(default=1000, ge=1)
     relay_poll_ms: int = Field(default=50, ge=1)
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    """`/healthz`, `/readyz` and `/metrics` of the processor, relay, scheduler and activation
+    services (0: off). The collector and the API serve them on their own HTTP port."""
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:

@@ -20,7 +20,14 @@ import httpx
 from pydantic import SecretStr
 
 from cdp.db import create_engine, upgrade
-from cdp.embedded import EmbeddedBroker, EmbeddedPostgres, StackState, read_state, write_state
+from cdp.embedded import (
+    EmbeddedBroker,
+    EmbeddedPostgres,
+    StackState,
+    free_port,
+    read_state,
+    write_state,
+)
 from cdp.embedded.state import clear_state
 from cdp.errors import CdpError
 from cdp.ingest.sources import create_source, find_source
@@ -33,6 +40,8 @@ log = logging.getLogger(__name__)
 
 #: The services `cdp up` runs, as `cdp` sub-commands; later stages add themselves here.
 SERVICES: tuple[str, ...] = ("collector", "processor", "relay", "api", "scheduler")
+#: Services that serve health and metrics on their own HTTP port; the others get a free port.
+HTTP_SERVICES = frozenset({"collector", "api"})
 DATABASE = "cdp"
 STOP_GRACE_S = 10.0
 #: A cold start imports FastAPI, confluent-kafka and fastavro and joins the broker: ~2 s here.
@@ -104,6 +113,8 @@ class Supervisor:
     settings: Settings
     broker: EmbeddedBroker | None = None
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    health_ports: dict[str, int] = field(default_factory=dict)
+    """The `/healthz`, `/readyz`, `/metrics` port of each service without an HTTP API."""
 
     def child_env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -116,9 +127,15 @@ class Supervisor:
 
     def start(self, services: tuple[str, ...] = SERVICES) -> None:
         env = self.child_env()
+        base = self.settings.metrics_port
         for name in services:
+            if name not in HTTP_SERVICES:
+                self.health_ports[name] = base + len(self.health_ports) if base else free_port()
+            port = self.health_ports.get(name)
             self.children[name] = subprocess.Popen(
-                [sys.executable, "-m", "cdp", name], env=env, stdin=subprocess.DEVNULL
+                [sys.executable, "-m", "cdp", name],
+                env={**env, "CDP_METRICS_PORT": str(port)} if port else env,
+                stdin=subprocess.DEVNULL,
             )
 
     def failed(self) -> str | None:
@@ -188,7 +205,7 @@ def run_stack(settings: Settings, announce: Callable[[str], None] = print) -> in
         supervisor.start()
         wait_ready(f"{collector_url}/readyz", supervisor)
         wait_ready(f"http://{resolved.api_host}:{resolved.api_port}/readyz", supervisor)
-        announce(_banner(resolved, collector_url, key))
+        announce(_banner(resolved, collector_url, key, supervisor.health_ports))
         failed = supervisor.wait()
         if failed is not None:
             log.error("service %s exited; stopping the stack", failed)
@@ -214,7 +231,9 @@ def wait_ready(url: str, supervisor: Supervisor, timeout: float = READY_TIMEOUT_
     raise CdpError(f"{url} was not ready within {timeout:.0f}s")
 
 
-def _banner(settings: Settings, collector_url: str, key: str | None) -> str:
+def _banner(
+    settings: Settings, collector_url: str, key: str | None, health_ports: dict[str, int]
+) -> str:
     api_url = f"http://{settings.api_host}:{settings.api_port}"
     default_token = settings.api_token.get_secret_value() == "changethis"
     token_hint = ", the development default: changethis" if default_token else ""
@@ -225,6 +244,10 @@ def _banner(settings: Settings, collector_url: str, key: str | None) -> str:
         f"   (needs Authorization: Bearer $CDP_API_TOKEN{token_hint})",
         f"  kafka      {settings.kafka_bootstrap_servers}{'  (embedded, memory only)' if settings.kafka_embedded else ''}",
         f"  metrics    {collector_url}/metrics",
+        *(
+            f"  {name:<10} http://{settings.metrics_host}:{port}/healthz  /readyz  /metrics"
+            for name, port in health_ports.items()
+        ),
     ]
     if key:
         lines += [

@@ -20,6 +20,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from cdp.activation.incremental import IncrementalSegments
 from cdp.deadletter import DeadLetter, encode_dead_letter
 from cdp.errors import RetryableError
+from cdp.observability import LagStats
 from cdp.profiles.apply import BatchApplier, BatchOutcome
 from cdp.profiles.decode import STAGE, EventDecoder
 from cdp.profiles.events import InEvent
@@ -91,6 +92,7 @@ class Processor:
                     "enable.partition.eof": False,
                     "queued.max.messages.kbytes": PREFETCH_KBYTES,
                     "fetch.wait.max.ms": FETCH_WAIT_MS,
+                    **LagStats(self._group).config(),
                 },
             )
         )

@@ -10,10 +10,10 @@ import threading
 import time
 
 import psycopg
-from prometheus_client import start_http_server
 
 from cdp.db import upgrade
 from cdp.kafka import ensure_topics, platform_topics, wait_for_broker
+from cdp.observability import serve_health
 from cdp.profiles.partitions import PartitionKeeper
 from cdp.profiles.processor import Processor
 from cdp.settings import Settings
@@ -64,12 +64,13 @@ def run_processor(settings: Settings) -> None:
     wait_for_broker(settings)
     ensure_topics(settings, platform_topics(settings))
     upgrade(settings)
-    if settings.processor_metrics_port:
-        start_http_server(settings.processor_metrics_port)
+    health = serve_health(settings, "processor")
     last_housekeeping = 0.0
 
     def should_stop() -> bool:
         nonlocal last_housekeeping
+        if health is not None:
+            health.beat()
         if time.monotonic() - last_housekeeping > HOUSEKEEPING_INTERVAL_S:
             housekeeping(settings)
             last_housekeeping = time.monotonic()

@@ -34,7 +34,7 @@ def processor_env(settings: Settings) -> dict[str, str]:
         CDP_PROCESSOR_GROUP=settings.processor_group,
         CDP_PROCESSOR_BATCH_MAX=str(settings.processor_batch_max),
         CDP_PROCESSOR_BATCH_WAIT_MS=str(settings.processor_batch_wait_ms),
-        CDP_PROCESSOR_METRICS_PORT="0",
+        CDP_METRICS_PORT="0",
     )
     return env
 

@@ -104,5 +104,14 @@ def migrate() -> None:
     typer.echo("database is up to date")
 
 
+@app.command("init")
+def init() -> None:
+    """Migrate Postgres and create the topics (idempotent): a deployment's init job."""
+    from cdp.stack import prepare
+
+    prepare(settings_for_command())
+    typer.echo("database is up to date; topics exist")
+
+
 def main() -> None:
     app()
