@@ -92,7 +92,7 @@ class Processor:
                     "enable.partition.eof": False,
                     "queued.max.messages.kbytes": PREFETCH_KBYTES,
                     "fetch.wait.max.ms": FETCH_WAIT_MS,
-                    **LagStats(self._group).config(),
+                    **(LagStats(self._group).config() if settings.metrics_port else {}),
                 },
             )
         )
