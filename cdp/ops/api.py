@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from starlette.responses import Response
 
 from cdp.ops.deadletters import Letter, read_letter, read_letters, replay_letters
-from cdp.ops.errors import OpsError
+from cdp.ops.errors import NoSuchLetter, OpsError
 from cdp.ops.offsets import ops_consumer
 from cdp.ops.overview import overview, segment_history
 from cdp.schemas import codec_for
@@ -54,6 +54,8 @@ def ops_router(settings: Settings, engine: Callable[[Request], Engine]) -> APIRo
     async def guarded(work: Callable[[], Any]) -> Response:
         try:
             return _json(200, await asyncio.to_thread(work))
+        except NoSuchLetter as exc:
+            return _error(404, "not_found", str(exc))
         except OpsError as exc:
             return _error(503, "unavailable", str(exc))
 

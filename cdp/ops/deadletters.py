@@ -13,7 +13,7 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from cdp.ingest.app import ingest_routes
 from cdp.ingest.validate import BatchContext, validate_batch
-from cdp.ops.errors import OpsError, ReplayRefused
+from cdp.ops.errors import NoSuchLetter, OpsError, ReplayRefused
 from cdp.ops.offsets import POLL_S, READ_TIMEOUT_S, end_offsets
 from cdp.schemas import EVENT, Codec, DecodeError
 from cdp.settings import Settings
@@ -94,11 +94,14 @@ def read_letters(
 def read_letter(
     consumer: Consumer, codec: Codec, topic: str, partition: int, offset: int
 ) -> Letter:
-    """The one letter at `partition`/`offset`; `OpsError` if there is none."""
+    """The one letter at `partition`/`offset`; `NoSuchLetter` if there is none."""
+    low, end = end_offsets(consumer, topic).get(partition, (0, 0))
+    if not low <= offset < end:
+        raise NoSuchLetter(f"no dead letter at {topic}[{partition}]@{offset}")
     for p, o, v in _read_ranges(consumer, topic, {partition: (offset, offset + 1)}):
         if o == offset:
             return _decode(codec, p, o, v)
-    raise OpsError(f"no dead letter at {topic}[{partition}]@{offset}")
+    raise NoSuchLetter(f"no dead letter at {topic}[{partition}]@{offset}")
 
 
 def count_letters(letters: list[Letter]) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cdp.errors import CdpError
 
-__all__ = ["OpsError", "ReplayRefused"]
+__all__ = ["NoSuchLetter", "OpsError", "ReplayRefused"]
 
 
 class OpsError(CdpError):
@@ -13,3 +13,7 @@ class OpsError(CdpError):
 
 class ReplayRefused(CdpError):
     """A dead letter cannot be replayed (it is still invalid, or its stage is not replayable)."""
+
+
+class NoSuchLetter(CdpError):
+    """The dead-letter topic holds no record at the partition and offset asked for."""
