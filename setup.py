@@ -25,6 +25,7 @@ setup(
         "cdp.schemas": ["avro/*.avsc", "avro/*.json"],
         "cdp": ["py.typed"],
         "cdp.console": ["static/*"],
+        "cdp.demo": ["*.yaml"],
     },
     include_package_data=False,
 )

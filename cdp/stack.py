@@ -225,6 +225,7 @@ def _banner(settings: Settings, collector_url: str, key: str | None) -> str:
         f"   (needs Authorization: Bearer $CDP_API_TOKEN{token_hint})",
         f"  kafka      {settings.kafka_bootstrap_servers}{'  (embedded, memory only)' if settings.kafka_embedded else ''}",
         f"  metrics    {collector_url}/metrics",
+        f"  console    {api_url}/console/   (API key: the API token)",
     ]
     if key:
         lines += [
@@ -237,6 +238,9 @@ def _banner(settings: Settings, collector_url: str, key: str | None) -> str:
             f"  curl -H 'Authorization: Bearer {'changethis' if default_token else '$CDP_API_TOKEN'}' "
             f"{api_url}/v1/profiles/user_id:u1",
             "  cdp profile show user_id:u1",
+            "",
+            "Demo: in another terminal, run `cdp demo`: it streams e-commerce journeys through",
+            "  the collector and prints where to look; `cdp status` shows the pipeline live.",
         ]
     lines.append("Ctrl-C stops everything.")
     return "\n".join(lines)
