@@ -59,6 +59,8 @@ async function show(result, term) {
   }
   const id = `profile_id:${found.profile.profile_id}`;
   const timeline = h("div", { id: "timeline" });
+  const firstPage = fetchPage(id, null);
+  firstPage.catch(() => {});
   const [merges, segments] = await Promise.all([api(path(id, "/merges")), api(path(id, "/segments"))]);
   const p = found.profile;
   const consent = (p.computed || {}).consent || {};
@@ -110,7 +112,7 @@ async function show(result, term) {
     h("h2", {}, "Timeline"),
     timeline,
   );
-  await loadTimeline(timeline, id, null);
+  await loadTimeline(timeline, id, null, firstPage);
 }
 
 function withoutConsent(computed) {
@@ -118,9 +120,14 @@ function withoutConsent(computed) {
   return rest;
 }
 
-async function loadTimeline(timeline, id, cursor) {
+function fetchPage(id, cursor) {
   const query = `?limit=${PAGE}` + (cursor ? `&cursor=${encodeURIComponent(cursor)}` : "");
-  const page = await api(path(id, "/events") + query);
+  return api(path(id, "/events") + query);
+}
+
+// Appends one page of the timeline (fetched already when `pending` is given) and a button for the next.
+async function loadTimeline(timeline, id, cursor, pending = null) {
+  const page = await (pending || fetchPage(id, cursor));
   timeline.querySelector(".more")?.remove();
   let body = timeline.querySelector("tbody");
   if (!body) {
