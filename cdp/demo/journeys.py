@@ -70,8 +70,11 @@ def _page(anon: str, path: str, title: str, **extra: Any) -> Call:
     )
 
 
-def journey(person: Customer, rng: random.Random) -> list[Call]:
-    """The calls of one customer's journey, in the order a real visit would make them."""
+def journey(person: Customer, rng: random.Random, buys: bool = True) -> list[Call]:
+    """The calls of one customer's journey, in the order a real visit would make them.
+
+    Without `buys` the customer signs up and leaves: no order, no ticket, no second device.
+    """
     anon, second = person.phone_device, person.laptop_device
     viewed = rng.sample(SHOES, 2)
     bought = viewed[0]
@@ -142,6 +145,10 @@ def journey(person: Customer, rng: random.Random) -> list[Call]:
                 "properties": {"method": "email"},
             },
         ),
+    ]
+    if not buys:
+        return calls
+    calls += [
         (
             "/v1/track",
             {

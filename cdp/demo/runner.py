@@ -26,6 +26,8 @@ SETTLE_TIMEOUT_S = 60.0
 #: A journey spans about an hour; journeys start within the last three days.
 STEP = timedelta(minutes=6)
 SPREAD_H = 72
+#: Every fourth customer signs up and leaves without buying, so "browsed, no order" has members.
+ABANDON_EVERY = 4
 
 
 def example_segments() -> Path:
@@ -76,9 +78,9 @@ def _stream(plan: DemoPlan, people: list[Customer], rng: random.Random) -> int:
     now = datetime.now(UTC)
     sent = 0
     with httpx.Client(base_url=plan.collector_url, auth=(plan.write_key, ""), timeout=10) as http:
-        for person in people:
+        for i, person in enumerate(people):
             at = now - timedelta(hours=rng.uniform(2, SPREAD_H))
-            for path, message in journey(person, rng):
+            for path, message in journey(person, rng, buys=i % ABANDON_EVERY != ABANDON_EVERY - 1):
                 body = {**message, "timestamp": at.isoformat(), "messageId": str(uuid.uuid4())}
                 try:
                     response = http.post(path, json=body)
