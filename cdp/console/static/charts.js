@@ -20,7 +20,7 @@ export function lineChart(title, series, labels = []) {
   const max = Math.max(1, ...series.flatMap((x) => x.points));
   const x = (i) => pad.l + (i * (width - pad.l - pad.r)) / (n - 1);
   const y = (v) => height - pad.b - (v * (height - pad.t - pad.b)) / max;
-  const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: "none", role: "img" });
+  const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, role: "img" });
   svg.append(s("title", {}, title));
   for (const frac of [0, 0.5, 1]) {
     const v = max * frac;
