@@ -7,7 +7,7 @@ Throughput is not stored anywhere: a caller that polls takes the difference of `
 from __future__ import annotations
 
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -111,19 +111,19 @@ def rates(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float]:
 
 
 def segment_history(engine: Engine, days: int, today: date | None = None) -> dict[str, Any]:
-    """Per segment, its current members counted by the day they joined, cumulatively.
+    """Per segment, its current members counted by the (UTC) day they joined, cumulatively.
 
     Memberships keep only the current members and when each entered, so the curve is the size
     each day would have had if nobody had left since: exact for segments nobody leaves, an upper
     bound of the past for the others, and always equal to today's size on the last day.
     """
-    end = today or date.today()
+    end = today or datetime.now(UTC).date()
     start = end - timedelta(days=days - 1)
     try:
         with engine.connect() as conn:
             rows = conn.execute(
                 sa.text(
-                    "SELECT slug, greatest(since::date, :start) AS day, count(*) "
+                    "SELECT slug, greatest((since AT TIME ZONE 'UTC')::date, :start) AS day, count(*) "
                     "FROM segment_memberships GROUP BY slug, day ORDER BY slug, day"
                 ),
                 {"start": start},

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import date
 
 import pytest
+import sqlalchemy as sa
 from confluent_kafka import Producer
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from cdp.db import create_engine
 from cdp.deadletter import DeadLetter, encode_dead_letter
+from cdp.ops import segment_history
 from cdp.profiles.api import create_api
 from cdp.schemas import EVENT, codec_for
 from cdp.settings import Settings
@@ -127,3 +131,44 @@ def test_a_letter_that_is_not_there_is_a_404_naming_it(client: TestClient) -> No
     response = client.post("/v1/ops/dlq/replay", json={"partition": 0, "offset": 99}, headers=AUTH)
     assert response.status_code == 404
     assert "no dead letter" in response.json()["message"]
+
+
+def test_segment_history_counts_current_members_by_the_day_they_joined(
+    pipeline_settings: Settings,
+) -> None:
+    engine = create_engine(pipeline_settings, pool_size=1)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO segment_memberships (slug, profile_id, version, since) VALUES "
+                    "('vip', 1, 1, '2026-01-01T10:00Z'), ('vip', 2, 1, '2026-03-02T10:00Z'), "
+                    "('vip', 3, 1, '2026-03-04T23:00Z'), ('new', 4, 1, '2026-03-04T01:00Z')"
+                )
+            )
+        history = segment_history(engine, 4, today=date(2026, 3, 4))
+    finally:
+        engine.dispose()
+    assert history["days"] == ["2026-03-01", "2026-03-02", "2026-03-03", "2026-03-04"]
+    assert history["series"] == {"new": [0, 0, 0, 1], "vip": [1, 2, 2, 3]}
+
+
+def test_destinations_show_when_their_table_exists_without_secret_columns(
+    client: TestClient, pipeline_settings: Settings
+) -> None:
+    assert client.get("/v1/ops/overview", headers=AUTH).json()["destinations"] is None
+    engine = create_engine(pipeline_settings, pool_size=1)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "CREATE TABLE destinations (name text, kind text, secret text, enabled bool)"
+                )
+            )
+            conn.execute(
+                sa.text("INSERT INTO destinations VALUES ('crm', 'webhook', 's3cr3t', true)")
+            )
+    finally:
+        engine.dispose()
+    body = client.get("/v1/ops/overview", headers=AUTH).json()
+    assert body["destinations"] == [{"name": "crm", "kind": "webhook", "enabled": True}]
