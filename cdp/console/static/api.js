@@ -23,7 +23,8 @@ export function forgetApiKey() {
   sessionStorage.removeItem(KEY);
 }
 
-// GET or POST `path` (relative to the API's root) and return the parsed JSON body.
+// GET or POST `path` (relative to the API's root) and return the parsed JSON body. A 401 forgets
+// the key and asks again; a 403 (a key whose role may not do this) is an ApiError like any other.
 export async function api(path, { method = "GET", body } = {}) {
   const headers = { Authorization: `Bearer ${apiKey() || ""}` };
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -32,7 +33,7 @@ export async function api(path, { method = "GET", body } = {}) {
     headers,
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  if (response.status === 401 || response.status === 403) {
+  if (response.status === 401) {
     forgetApiKey();
     window.dispatchEvent(new Event("cdp:unauthorized"));
     throw new Unauthorized("the API refused this key");
