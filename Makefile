@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install run test lint format bench clean
+.PHONY: help install browser run test lint format bench clean
 
 help: ## Show the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-8s\033[0m %s\n", $$1, $$2}'
@@ -21,10 +21,23 @@ $(STAMP): pyproject.toml setup.py
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
+# The console's e2e test drives Debian's chromium with Playwright (no `playwright install`).
+# As root on Debian/Ubuntu this installs it; elsewhere it only warns and the browser test skips.
+browser: install ## Install Debian's chromium for the console's browser test (apt-get, as root)
+	@if [ -x /usr/bin/chromium ]; then \
+		echo "chromium: $$(/usr/bin/chromium --version 2>/dev/null | head -1)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		export DEBIAN_FRONTEND=noninteractive; \
+		{ apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "warning: apt-get could not install chromium; the console's browser test will skip"; \
+	else \
+		echo "warning: not root with apt-get: install chromium yourself or the console's browser test will skip"; \
+	fi
+
 run: install ## Run the whole platform (embedded Kafka + Postgres unless configured)
 	$(BIN)/cdp up
 
-test: install ## Run the tests: unit, integration (real Kafka + Postgres) and e2e
+test: install browser ## Run the tests: unit, integration (real Kafka + Postgres) and e2e
 	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests for: $(PYTEST_ARGS)"; exit 0; fi; exit $$rc
 

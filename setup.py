@@ -21,6 +21,11 @@ for name, folder in STAGES.items():
 setup(
     packages=packages,
     package_dir={"cdp": "cdp", **STAGES},
-    package_data={"cdp.schemas": ["avro/*.avsc", "avro/*.json"], "cdp": ["py.typed"]},
+    package_data={
+        "cdp.schemas": ["avro/*.avsc", "avro/*.json"],
+        "cdp": ["py.typed"],
+        "cdp.console": ["static/*"],
+        "cdp.demo": ["*.yaml"],
+    },
     include_package_data=False,
 )

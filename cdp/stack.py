@@ -244,6 +244,7 @@ def _banner(
         f"   (needs Authorization: Bearer $CDP_API_TOKEN{token_hint})",
         f"  kafka      {settings.kafka_bootstrap_servers}{'  (embedded, memory only)' if settings.kafka_embedded else ''}",
         f"  metrics    {collector_url}/metrics",
+        f"  console    {api_url}/console/   (API key: the API token)",
         *(
             f"  {name:<10} http://{settings.metrics_host}:{port}/healthz  /readyz  /metrics"
             for name, port in health_ports.items()
@@ -260,6 +261,9 @@ def _banner(
             f"  curl -H 'Authorization: Bearer {'changethis' if default_token else '$CDP_API_TOKEN'}' "
             f"{api_url}/v1/profiles/user_id:u1",
             "  cdp profile show user_id:u1",
+            "",
+            "Demo: in another terminal, run `cdp demo`: it streams e-commerce journeys through",
+            "  the collector and prints where to look; `cdp status` shows the pipeline live.",
         ]
     lines.append("Ctrl-C stops everything.")
     return "\n".join(lines)

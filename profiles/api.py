@@ -29,14 +29,17 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from cdp.activation.api import SegmentApiError, segments_router
+from cdp.console import mount_console
 from cdp.db import create_engine, ping
 from cdp.identity import IdentityRules
+from cdp.ops import ops_router
 from cdp.profiles.read import (
     find_profile,
     profile_events,
     profile_groups,
     profile_identifiers,
     profile_merges,
+    profile_segments,
     profile_view,
 )
 from cdp.settings import Settings
@@ -216,6 +219,10 @@ def create_api(settings: Settings) -> FastAPI:
     async def groups(request: Request, ref: str) -> Response:
         return await read(request, ref, _listing("groups", profile_groups))
 
+    @v1.get("/{ref:path}/segments")
+    async def segments(request: Request, ref: str) -> Response:
+        return await read(request, ref, _listing("segments", profile_segments))
+
     @v1.get("/{ref:path}/events")
     async def events(
         request: Request, ref: str, limit: str | None = None, cursor: str | None = None
@@ -253,6 +260,11 @@ def create_api(settings: Settings) -> FastAPI:
         segments_router(settings, lambda request: request.app.state.reader.engine),
         dependencies=[Depends(authorize)],
     )
+    app.include_router(
+        ops_router(settings, lambda request: request.app.state.reader.engine),
+        dependencies=[Depends(authorize)],
+    )
+    mount_console(app)
 
     @app.get("/healthz")
     async def healthz() -> Response:

@@ -8,7 +8,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from cdp.db.tables import events, group_members, groups, identifiers, merges, profiles
+from cdp.db.tables import (
+    events,
+    group_members,
+    groups,
+    identifiers,
+    merges,
+    profiles,
+    segment_memberships,
+    segments,
+)
 from cdp.identity import IdentityRules, normalize_email, normalize_phone
 
 __all__ = [
@@ -17,6 +26,7 @@ __all__ = [
     "profile_groups",
     "profile_identifiers",
     "profile_merges",
+    "profile_segments",
     "profile_view",
 ]
 
@@ -184,3 +194,14 @@ def profile_groups(conn: Connection, profile_id: int) -> list[dict[str, Any]]:
         {"group_id": g, "traits": t, "first_seen": f.isoformat(), "last_seen": last.isoformat()}
         for g, t, f, last in rows
     ]
+
+
+def profile_segments(conn: Connection, profile_id: int) -> list[dict[str, Any]]:
+    """The segments the profile is a member of now, with the segment's name and since when."""
+    rows = conn.execute(
+        sa.select(segments.c.slug, segments.c.name, segment_memberships.c.since)
+        .join(segment_memberships, segment_memberships.c.slug == segments.c.slug)
+        .where(segment_memberships.c.profile_id == profile_id)
+        .order_by(segments.c.slug)
+    ).all()
+    return [{"slug": slug, "name": name, "since": since.isoformat()} for slug, name, since in rows]

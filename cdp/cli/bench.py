@@ -98,3 +98,29 @@ def pipeline(
     console = Console()
     console.print(render_pipeline_table(report))
     console.print(f"written to {write_pipeline_report(report, output_dir)}")
+
+
+@app.command("console")
+def console(
+    events: Annotated[int, typer.Option(min=10, help="Events in the customer's profile.")] = 10_000,
+    loads: Annotated[int, typer.Option(min=1, help="Page loads timed after the first.")] = 5,
+    output_dir: Annotated[
+        Path, typer.Option(help="Where the JSON file goes.")
+    ] = DEFAULT_OUTPUT_DIR,
+) -> None:
+    """Customer-360 page load in headless Chromium for one profile with EVENTS events."""
+    import orjson
+
+    from cdp.bench.console import ConsoleBenchOptions, run_console_bench
+
+    configure_logging("WARNING")
+    status = Console(stderr=True)
+    try:
+        report = run_console_bench(ConsoleBenchOptions(events, loads), announce=status.print)
+    except CdpError as exc:
+        fail(str(exc))
+    output_dir.mkdir(parents=True, exist_ok=True)
+    path = output_dir / "console.json"
+    path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    Console().print_json(data=report)
+    Console().print(f"written to {path}")
