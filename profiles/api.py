@@ -31,6 +31,7 @@ from starlette.responses import Response
 from cdp.activation.api import SegmentApiError, segments_router
 from cdp.db import create_engine, ping
 from cdp.identity import IdentityRules
+from cdp.privacy.api import privacy_router
 from cdp.profiles.read import (
     find_profile,
     profile_events,
@@ -253,6 +254,7 @@ def create_api(settings: Settings) -> FastAPI:
         segments_router(settings, lambda request: request.app.state.reader.engine),
         dependencies=[Depends(authorize)],
     )
+    app.include_router(privacy_router(settings), dependencies=[Depends(authorize)])
 
     @app.get("/healthz")
     async def healthz() -> Response:

@@ -20,6 +20,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from cdp.activation.incremental import IncrementalSegments
 from cdp.deadletter import DeadLetter, encode_dead_letter
 from cdp.errors import RetryableError
+from cdp.privacy import Suppressor
 from cdp.profiles.apply import BatchApplier, BatchOutcome
 from cdp.profiles.decode import STAGE, EventDecoder
 from cdp.profiles.events import InEvent
@@ -77,6 +78,7 @@ class Processor:
             self._topic,
             settings.topics.profile_changes,
             IncrementalSegments(self._codec, settings.topics.membership),
+            Suppressor(settings.privacy.hash_key.get_secret_value().encode(), settings.identity),
         )
         self._keeper = PartitionKeeper()
         self._conn = self._connect()
