@@ -32,8 +32,9 @@ IDENTIFIERS = (
     "WHERE profile_id = ANY(%s::bigint[]) ORDER BY id_type, id_value"
 )
 GROUPS = (
-    "SELECT g.group_id, g.traits, m.profile_id, m.first_seen, m.last_seen FROM group_members m "
-    "JOIN groups g ON g.group_id = m.group_id WHERE m.profile_id = ANY(%s::bigint[]) ORDER BY g.group_id"
+    "SELECT m.group_id, coalesce(g.traits, '{}'::jsonb) AS traits, m.profile_id, m.first_seen, "
+    "m.last_seen FROM group_members m LEFT JOIN groups g ON g.group_id = m.group_id "
+    "WHERE m.profile_id = ANY(%s::bigint[]) ORDER BY m.group_id"
 )
 MEMBERSHIPS = (
     "SELECT slug, profile_id, version, since FROM segment_memberships "
