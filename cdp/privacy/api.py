@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastapi import APIRouter, BackgroundTasks, Request
@@ -16,8 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response, StreamingResponse
 
 from cdp.privacy.errors import InvalidSubject, InvalidTransition, SubjectNotFound
-from cdp.privacy.service import PrivacyService
 from cdp.settings import Settings
+
+if TYPE_CHECKING:
+    from cdp.privacy.service import PrivacyService
 
 __all__ = ["privacy_router"]
 
@@ -49,7 +51,12 @@ def _who(request: Request) -> str:
 
 
 def privacy_router(settings: Settings) -> APIRouter:
-    """The routes; each request opens its own short Postgres connection (see `PrivacyService`)."""
+    """The routes; each request opens its own short Postgres connection (see `PrivacyService`).
+
+    The service is imported here, not at the top: `cdp.profiles` mounts this router, and the
+    service imports `cdp.profiles` modules."""
+    from cdp.privacy.service import PrivacyService
+
     service = PrivacyService(settings)
     router = APIRouter(prefix="/v1/privacy")
 
