@@ -16,15 +16,13 @@ from cdp.privacy.observability import SUPPRESSED_EVENTS
 from cdp.settings import Settings
 from tests.integration.privacy.conftest import (
     FIRST_PROFILE_ID,
-    EventSender,
-    RunningProcessor,
     apply_segment,
     drain_outbox,
-    query,
     scan,
     send_person,
     wait_for_request,
 )
+from tests.integration.profiles.conftest import EventSender, RunningProcessor, query
 from tests.integration.profiles.test_identity_scenarios import profile_of
 from tests.kafka_helpers import read_all
 
