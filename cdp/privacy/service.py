@@ -138,8 +138,8 @@ class PrivacyService:
                 raise InvalidTransition(f"privacy request {request_id} is not a pending job")
             try:
                 subject = self.subject(reference)
-                self._suppress(conn, subject, request_id)
-                detail = self._retrying(lambda: self._purge(conn, subject, request_id))
+                first = self._suppress(conn, subject, request_id)
+                detail = self._retrying(lambda: self._purge(conn, subject, request_id, first))
             except Exception as exc:
                 log.exception("privacy deletion %s failed", request_id)
                 finish_request(conn, request_id, "failed", error=f"{type(exc).__name__}: {exc}")
@@ -162,11 +162,16 @@ class PrivacyService:
         idents = {subject, *(person.identifiers if person else ())}
         return {self._hash(i) for i in idents if i.type != "profile_id"}
 
-    def _purge(self, conn: Connection[Any], subject: Identifier, request_id: int) -> dict[str, Any]:
+    def _purge(
+        self, conn: Connection[Any], subject: Identifier, request_id: int, suppressed: int
+    ) -> dict[str, Any]:
+        """Delete the person under the processor's locks; `suppressed` hashes were added
+        before (any identifier attached since is suppressed here too)."""
         with conn.transaction():
             person = lock_person(conn, subject)
             detail: dict[str, Any] = {"found": person is not None}
-            detail["suppressed"] = add_suppressions(conn, self._hashes(subject, person), request_id)
+            more = add_suppressions(conn, self._hashes(subject, person), request_id)
+            detail["suppressed"] = suppressed + more
             if person is not None:
                 detail |= purge_person(conn, person, self._codec, self._settings.topics.membership)
             finish_request(conn, request_id, "done", detail)

@@ -372,3 +372,35 @@ def test_retention_drops_old_timeline_months(
     assert result.exit_code == 0, result.output
     assert "events_2020_03" in result.output
     assert [r[0] for r in query(privacy_settings, "SELECT message_id FROM events")] == ["t-new"]
+
+
+def test_cli_delete_runs_the_job_and_status_shows_it(
+    privacy_settings: Settings,
+    sender: EventSender,
+    processor: RunningProcessor,
+    processed: Callable[[], None],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a = send_person(sender, processed, "a")
+    processed()
+    live = live_of(privacy_settings, "user_id", a.user_id)
+    assert privacy_settings.database_url is not None
+    monkeypatch.setenv("CDP_DATABASE_URL", privacy_settings.database_url.get_secret_value())
+    monkeypatch.setenv("CDP_HOME", str(tmp_path / "home"))
+    runner = CliRunner()
+
+    deleted = runner.invoke(cli, ["privacy", "delete", f"anonymous_id:{a.anonymous_ids[1]}"])
+
+    assert deleted.exit_code == 0, deleted.output
+    job = orjson.loads(deleted.stdout)
+    assert job["status"] == "done"
+    assert job["detail"]["profiles"] == 2
+    assert query(privacy_settings, "SELECT count(*) FROM profiles WHERE id = %s", live) == [(0,)]
+    shown = runner.invoke(cli, ["privacy", "status", job["id"]])
+    assert shown.exit_code == 0, shown.output
+    assert orjson.loads(shown.stdout)["requested_by"].startswith("cli:")
+    unknown = runner.invoke(cli, ["privacy", "delete", "email:never-seen@example.com"])
+    assert unknown.exit_code == 0, unknown.output
+    assert orjson.loads(unknown.stdout)["detail"] == {"found": False, "suppressed": 1}
+    assert runner.invoke(cli, ["privacy", "delete", "email:broken"]).exit_code == 2
