@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from confluent_kafka.admin import AdminClient, ConfigResource
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin._config import ConfigResource
 
 from cdp.kafka import ensure_topics, platform_topics
 from cdp.settings import Settings, Topics
