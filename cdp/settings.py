@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from cdp.errors import ConfigError
 from cdp.identity.rules import IdentityRules
 
-__all__ = ["Limits", "Settings", "Topics", "load_settings"]
+__all__ = ["Limits", "Privacy", "Settings", "Topics", "load_settings"]
 
 PLACEHOLDER_SECRETS = frozenset({"", "changethis", "changeme", "secret", "password", "cdp"})
 
@@ -39,6 +39,9 @@ class Topics(BaseModel):
     partitions: int = Field(default=6, ge=1)
     dlq_partitions: int = Field(default=1, ge=1)
     replication_factor: int = Field(default=1, ge=1)
+    dlq_retention_ms: int = Field(default=14 * 86_400_000, ge=60_000)
+    """`retention.ms` of the dead-letter topic, set when cdp creates it: dead letters carry
+    the original payload (personal data), so they are not kept forever."""
 
 
 class Limits(BaseModel):
@@ -50,6 +53,18 @@ class Limits(BaseModel):
     max_batch_bytes: int = Field(default=500 * 1024, ge=1)
     max_batch_items: int = Field(default=2500, ge=1)
     max_json_depth: int = Field(default=32, ge=2)
+
+
+#: The privacy hash key of development mode; refused outside it, like any placeholder secret.
+DEVELOPMENT_HASH_KEY = "cdp-development-privacy-hash-key"
+
+
+class Privacy(BaseModel):
+    """Data subject requests: the key of the keyed hashes (HMAC-SHA256) that suppression keeps."""
+
+    model_config = ConfigDict(frozen=True)
+
+    hash_key: SecretStr = SecretStr(DEVELOPMENT_HASH_KEY)
 
 
 class Settings(BaseSettings):
@@ -84,6 +99,7 @@ class Settings(BaseSettings):
     topics: Topics = Topics()
     limits: Limits = Limits()
     identity: IdentityRules = IdentityRules()
+    privacy: Privacy = Privacy()
 
     collector_host: str = "127.0.0.1"
     collector_port: int = 8088
@@ -128,6 +144,10 @@ class Settings(BaseSettings):
             or self.kafka_sasl_password.get_secret_value() in PLACEHOLDER_SECRETS
         ):
             raise ValueError("CDP_KAFKA_SASL_PASSWORD is missing or a placeholder")
+        if self.privacy.hash_key.get_secret_value() in PLACEHOLDER_SECRETS | {DEVELOPMENT_HASH_KEY}:
+            raise ValueError(
+                "CDP_PRIVACY__HASH_KEY is a placeholder; set a real secret in production"
+            )
         return self
 
     @property

@@ -33,6 +33,7 @@ from cdp.console import mount_console
 from cdp.db import create_engine, ping
 from cdp.identity import IdentityRules
 from cdp.ops import ops_router
+from cdp.privacy.api import privacy_router
 from cdp.profiles.read import (
     find_profile,
     profile_events,
@@ -265,6 +266,7 @@ def create_api(settings: Settings) -> FastAPI:
         dependencies=[Depends(authorize)],
     )
     mount_console(app)
+    app.include_router(privacy_router(settings), dependencies=[Depends(authorize)])
 
     @app.get("/healthz")
     async def healthz() -> Response:

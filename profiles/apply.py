@@ -19,6 +19,7 @@ from psycopg import Connection
 
 from cdp.activation.incremental import BatchChanges, IncrementalSegments
 from cdp.identity import Identifier, IdentityRules, extract_identifiers, resolve
+from cdp.privacy import Suppressor
 from cdp.profiles import copytext
 from cdp.profiles.events import InEvent
 from cdp.profiles.fold import fold_computed, fold_traits
@@ -72,6 +73,7 @@ class BatchApplier:
         topic: str,
         changes_topic: str,
         segments: IncrementalSegments | None = None,
+        suppressor: Suppressor | None = None,
     ) -> None:
         self._rules = rules
         self._codec = codec
@@ -79,6 +81,7 @@ class BatchApplier:
         self._topic = topic
         self._changes_topic = changes_topic
         self._segments = segments
+        self._suppressor = suppressor
 
     def apply(
         self, conn: Connection[Any], batch: list[InEvent], next_offsets: dict[int, int]
@@ -90,6 +93,8 @@ class BatchApplier:
         """
         stored = claim_offsets(conn, self._group, self._topic, sorted(next_offsets))
         fresh = [e for e in batch if e.offset >= stored.get(e.partition, 0)]
+        if self._suppressor is not None:  # privacy: suppressed people's events leave no trace
+            fresh = self._suppressor.drop(conn, fresh)
         unseen = dedupe(conn, [e.message_id for e in fresh])
         events = _first_of_each(fresh, unseen)
         idents = [

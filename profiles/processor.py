@@ -21,6 +21,7 @@ from cdp.activation.incremental import IncrementalSegments
 from cdp.deadletter import DeadLetter, encode_dead_letter
 from cdp.errors import RetryableError
 from cdp.observability import LagStats
+from cdp.privacy import Suppressor
 from cdp.profiles.apply import BatchApplier, BatchOutcome
 from cdp.profiles.decode import STAGE, EventDecoder
 from cdp.profiles.events import InEvent
@@ -78,6 +79,7 @@ class Processor:
             self._topic,
             settings.topics.profile_changes,
             IncrementalSegments(self._codec, settings.topics.membership),
+            Suppressor(settings.privacy.hash_key.get_secret_value().encode(), settings.identity),
         )
         self._keeper = PartitionKeeper()
         self._conn = self._connect()

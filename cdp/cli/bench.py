@@ -124,3 +124,39 @@ def console(
     path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
     Console().print_json(data=report)
     Console().print(f"written to {path}")
+
+
+@app.command("privacy")
+def privacy(
+    events: Annotated[int, typer.Option(min=1, help="Timeline events of the person.")] = 10_000,
+    rounds: Annotated[int, typer.Option(min=1, help="Export + delete rounds.")] = 3,
+    background: Annotated[
+        int, typer.Option(min=0, help="Other people in the store (20 events each).")
+    ] = 2_000,
+    output_dir: Annotated[
+        Path, typer.Option(help="Where the JSON file goes.")
+    ] = DEFAULT_OUTPUT_DIR,
+) -> None:
+    """Export and deletion time for one person with EVENTS events (Postgres only)."""
+    import orjson
+    from rich.table import Table
+
+    from cdp.bench.privacy import PrivacyBenchOptions, run_privacy_bench
+
+    configure_logging("WARNING")
+    status = Console(stderr=True)
+    try:
+        report = run_privacy_bench(
+            PrivacyBenchOptions(events, rounds, background), announce=status.print
+        )
+    except CdpError as exc:
+        fail(str(exc))
+    table = Table("privacy", "", title="cdp bench privacy", title_justify="left")
+    for name, value in report.summary():
+        table.add_row(name, value)
+    console = Console()
+    console.print(table)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    path = output_dir / f"privacy-{report.started_at.strftime('%Y%m%dT%H%M%SZ')}.json"
+    path.write_bytes(orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2) + b"\n")
+    console.print(f"written to {path}")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cdp.cli import bench, demo, profile, segments, sources, status, tail
+from cdp.cli import bench, demo, privacy, profile, segments, sources, status, tail
 from cdp.cli.common import fail, settings_for_command
 from cdp.errors import CdpError
 
@@ -18,6 +18,7 @@ app.add_typer(profile.app, name="profile")
 app.add_typer(segments.app, name="segments")
 app.command("status")(status.status)
 app.command("demo")(demo.demo)
+app.add_typer(privacy.app, name="privacy")
 
 
 @app.command()

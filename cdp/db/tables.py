@@ -18,6 +18,9 @@ __all__ = [
     "merges",
     "metadata",
     "outbox",
+    "privacy_drops",
+    "privacy_requests",
+    "privacy_suppressions",
     "processed_messages",
     "profiles",
     "segment_checks",
@@ -176,4 +179,40 @@ segment_checks = sa.Table(
     sa.Column("profile_id", sa.BigInteger, primary_key=True),
     sa.Column("check_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("segment_checks_due", "check_at"),
+)
+
+privacy_requests = sa.Table(
+    "privacy_requests",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("requested_by", sa.Text, nullable=False),
+    sa.Column("id_type", sa.Text, nullable=False),
+    sa.Column("id_hash", sa.Text, nullable=False),
+    sa.Column("subject", sa.Text),
+    sa.Column("detail", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column("error", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.Column("started_at", sa.DateTime(timezone=True)),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Index("privacy_requests_status", "status"),
+)
+
+privacy_suppressions = sa.Table(
+    "privacy_suppressions",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("id_hash", sa.Text, nullable=False, unique=True),
+    sa.Column("request_id", sa.BigInteger),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
+privacy_drops = sa.Table(
+    "privacy_drops",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("id_hash", sa.Text, nullable=False),
+    sa.Column("events", sa.Integer, nullable=False),
+    sa.Column("dropped_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
 )

@@ -29,7 +29,7 @@ def platform_topics(settings: Settings) -> list[TopicSpec]:
     t = settings.topics
     return [
         TopicSpec(t.raw, t.partitions),
-        TopicSpec(t.dlq, t.dlq_partitions),
+        TopicSpec(t.dlq, t.dlq_partitions, {"retention.ms": str(t.dlq_retention_ms)}),
         TopicSpec(t.profile_changes, t.partitions),
         TopicSpec(t.membership, t.partitions),
         TopicSpec(t.activation_dlq, t.dlq_partitions),

@@ -68,6 +68,7 @@ PRODUCTION = {
     "kafka_bootstrap_servers": "b:9092",
     "database_url": SecretStr("postgresql://u:p@db/cdp"),
     "api_token": SecretStr("a-long-random-token-9f8e7d"),
+    "privacy": {"hash_key": SecretStr("a-long-random-hash-key-3c2b1a")},
 }
 
 

@@ -1,0 +1,23 @@
+"""What a data subject request can fail with."""
+
+from __future__ import annotations
+
+from cdp.errors import CdpError
+
+__all__ = ["InvalidSubject", "InvalidTransition", "PrivacyError", "SubjectNotFound"]
+
+
+class PrivacyError(CdpError):
+    """Root of the privacy package's errors."""
+
+
+class InvalidSubject(PrivacyError):
+    """The reference is not ``type:value`` or its value normalises to no identifier."""
+
+
+class SubjectNotFound(PrivacyError):
+    """No profile holds the identifier (the request may still suppress it)."""
+
+
+class InvalidTransition(PrivacyError):
+    """A request was moved to a status it cannot reach from its current one."""
