@@ -136,8 +136,24 @@ def _accept(item: Any, batch: BatchContext, forced_type: str | None, sent_at: Se
         "integrations": _json(_merged(batch.integrations, own_integrations)),
         "extra": _json(_extra(item)),
     }
-    key = (user_id or anonymous_id or "").encode()
-    return Accepted(key, envelope)
+    return Accepted(_partition_key(user_id, anonymous_id), envelope)
+
+
+def _partition_key(user_id: str | None, anonymous_id: str | None) -> bytes:
+    """The raw-topic key of a message: its anonymousId, else its userId.
+
+    Kafka keeps order only within a partition, and identity resolution depends on the order of
+    one device's events: its anonymous browsing, the login that claims it, and a second person's
+    login on the same device (a handed-on phone keeps its anonymousId until the app calls
+    `reset()`), which must find the device already claimed by the first. Keyed by anonymousId,
+    that story stays on one partition in order whatever pace each partition is consumed at; keyed
+    by userId first, the anonymous events and each login land on different partitions, and a
+    processor catching up on a backlog can read the second person's login before the first's
+    and hand them the first person's anonymous history (identity precision 0.996 in
+    `cdp bench pipeline` keyed that way, 1.0 keyed this way). Server-side calls carry only a
+    userId and stay together by it.
+    """
+    return (anonymous_id or user_id or "").encode()
 
 
 def _extra(item: dict[str, Any]) -> dict[str, Any]:

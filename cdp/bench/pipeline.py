@@ -291,7 +291,7 @@ def _delete_topics(settings: Settings) -> None:
 
 def encode_workload(workload: Workload, codec: Codec) -> list[_Record]:
     """Each message as the collector would put it on the raw topic: validated into an envelope,
-    Avro-encoded, keyed by userId else anonymousId."""
+    Avro-encoded, keyed by anonymousId else userId."""
     limits = Limits()
     records = []
     for message, at in zip(workload.messages, workload.times, strict=True):

@@ -7,7 +7,10 @@ and the device's anonymousId), or, on some secondary devices, only leave their e
 phones are written differently from event to event (case, surrounding spaces, phone notations),
 as forms and SDKs send them. Server-side calls carry the userId alone. A few devices are shared:
 days after its owner last used it, a second person logs in on it, so the right outcome is two
-profiles with the device's early anonymous events on the owner's.
+profiles with the device's early anonymous events on the owner's. The device keeps its
+anonymousId for the second person, as Segment's mobile SDKs do until the app calls `reset()`
+(and RudderStack's `reset()` by default); analytics.js would start a new anonymousId on an
+identify with a different userId, so for web devices this is the harder case.
 
 The generator knows the person behind every event, which is what identity resolution is scored
 against (see `cdp.bench.quality`). The same seed and sizes always give the same workload.

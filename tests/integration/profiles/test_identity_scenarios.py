@@ -316,3 +316,38 @@ def test_limit_on_user_ids_forces_a_new_profile_instead_of_a_merge(
         "SELECT count(*) FROM identifiers i JOIN identifiers j ON i.profile_id = j.profile_id "
         "AND i.id_type = 'user_id' AND j.id_type = 'user_id' AND i.id_value < j.id_value",
     ) == [(0,)]
+
+
+def test_a_shared_device_read_from_a_backlog_keeps_each_persons_history_apart(
+    pipeline_settings: Settings, sender: EventSender, processed: Callable[[], None]
+) -> None:
+    """The whole story is on the topic before the processor starts, as after an outage: however
+    the processor paces its partitions, Bob's later login on Alice's tablet must not take
+    Alice's anonymous browsing on it."""
+    sender.send(
+        {"type": "page", "anonymousId": "tablet", "messageId": "t1", "timestamp": at(1)},
+        {"type": "track", "anonymousId": "tablet", "event": "Viewed", "messageId": "t2",
+         "timestamp": at(2)},
+        {"type": "identify", "anonymousId": "tablet", "userId": "alice", "messageId": "t3",
+         "timestamp": at(3)},
+        {"type": "track", "anonymousId": "tablet", "userId": "alice", "event": "Cart",
+         "messageId": "t4", "timestamp": at(4)},
+        {"type": "page", "anonymousId": "laptop", "messageId": "l1", "timestamp": at(5)},
+        {"type": "identify", "anonymousId": "laptop", "userId": "bob", "messageId": "l2",
+         "timestamp": at(6)},
+        {"type": "identify", "anonymousId": "tablet", "userId": "bob", "messageId": "t5",
+         "timestamp": at(40)},
+        {"type": "track", "anonymousId": "tablet", "userId": "bob", "event": "Cart",
+         "messageId": "t6", "timestamp": at(41)},
+    )  # fmt: skip
+    with RunningProcessor(pipeline_settings):
+        processed()
+
+    alice = profile_of(pipeline_settings, "user_id", "alice")
+    bob = profile_of(pipeline_settings, "user_id", "bob")
+    assert alice is not None
+    assert bob is not None
+    assert alice != bob
+    assert profile_of(pipeline_settings, "anonymous_id", "tablet") == alice
+    assert timeline(pipeline_settings, alice) == ["t1", "t2", "t3", "t4"]
+    assert timeline(pipeline_settings, bob) == ["l1", "l2", "t5", "t6"]

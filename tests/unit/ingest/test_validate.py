@@ -19,7 +19,7 @@ def one(
     return validate_batch([item], batch, forced)
 
 
-def test_valid_track_becomes_an_envelope_keyed_by_user_id() -> None:
+def test_valid_track_becomes_an_envelope_keyed_by_anonymous_id() -> None:
     [ok], errs = one(
         {
             "type": "track",
@@ -30,15 +30,27 @@ def test_valid_track_becomes_an_envelope_keyed_by_user_id() -> None:
         }
     )
     assert errs == []
-    assert ok.key == b"u1"
+    assert ok.key == b"a1", "one device's events share a partition, logged in or not"
     assert ok.envelope["event"] == "Viewed"
     assert orjson.loads(ok.envelope["properties"]) == {"sku": "x"}
     assert ok.envelope["source_id"] == "src_1"
 
 
-def test_key_falls_back_to_anonymous_id() -> None:
-    [ok], _ = one({"type": "page", "anonymousId": "a1"})
-    assert ok.key == b"a1"
+def test_key_falls_back_to_user_id() -> None:
+    [ok], _ = one({"type": "track", "userId": "u1", "event": "Order Completed"})
+    assert ok.key == b"u1"
+
+
+def test_a_devices_anonymous_events_and_every_login_on_it_share_a_key() -> None:
+    story = [
+        {"type": "page", "anonymousId": "tablet"},
+        {"type": "identify", "anonymousId": "tablet", "userId": "alice"},
+        {"type": "track", "anonymousId": "tablet", "userId": "alice", "event": "Viewed"},
+        {"type": "identify", "anonymousId": "tablet", "userId": "bob"},
+    ]
+    oks, errs = validate_batch(story, BATCH)
+    assert errs == []
+    assert {ok.key for ok in oks} == {b"tablet"}
 
 
 def test_numeric_ids_are_kept_as_text() -> None:
