@@ -19,12 +19,17 @@ from starlette.responses import Response
 
 from cdp.activation.operations import apply_definitions, list_segments, preview, remove_segment
 from cdp.activation.segments import SegmentDefinition, SegmentDefinitionError, parse_segment
+from cdp.activation.segments.model import SLUG
 from cdp.audit import record_now
 from cdp.auth import PiiMask, Principal, ProfileReader, Role, SegmentWriter, redact
 from cdp.errors import CdpError
 from cdp.settings import Settings
 
-__all__ = ["SegmentApiError", "segments_router"]
+__all__ = ["MAX_DEFINITION_BYTES", "SegmentApiError", "segments_router"]
+
+#: The largest segment definition body read: real definitions are a few kilobytes, and a cap
+#: keeps a huge body from being buffered and parsed at all.
+MAX_DEFINITION_BYTES = 1024 * 1024
 
 
 class SegmentApiError(CdpError):
@@ -41,9 +46,29 @@ def _json(status: int, body: Any) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
+async def _body(request: Request) -> bytes:
+    """The request body, or `SegmentApiError` 413 as soon as it exceeds `MAX_DEFINITION_BYTES`."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_DEFINITION_BYTES:
+            raise SegmentApiError(
+                413, "too_large", f"a segment definition is at most {MAX_DEFINITION_BYTES} bytes"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _known_slug(slug: str) -> str:
+    """`slug`, or `SegmentApiError` 404 when it cannot name a segment (so never reaches SQL)."""
+    if not SLUG.fullmatch(slug):
+        raise SegmentApiError(404, "not_found", f"no segment {slug!r}")
+    return slug
+
+
 async def _definition(request: Request, slug: str | None = None) -> SegmentDefinition:
     try:
-        data = orjson.loads(await request.body())
+        data = orjson.loads(await _body(request))
     except orjson.JSONDecodeError as exc:
         raise SegmentApiError(400, "invalid_json", f"the body is not JSON: {exc}") from exc
     if not isinstance(data, dict):
@@ -120,6 +145,7 @@ def segments_router(
 
     @router.get("/{slug}")
     async def read(request: Request, _principal: ProfileReader, slug: str) -> Response:
+        _known_slug(slug)
         for segment in await asyncio.to_thread(list_segments, engine(request)):
             if segment["slug"] == slug:
                 return _json(200, segment)
@@ -131,6 +157,7 @@ def segments_router(
 
     @router.delete("/{slug}")
     async def delete(request: Request, principal: SegmentWriter, slug: str) -> Response:
+        _known_slug(slug)
         if not await asyncio.to_thread(remove_segment, engine(request), slug):
             await audit(request, principal, slug, "not_found")
             raise SegmentApiError(404, "not_found", f"no active segment {slug!r}")

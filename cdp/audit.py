@@ -17,7 +17,22 @@ from sqlalchemy.engine import Connection, Engine
 
 from cdp.db.tables import audit_log
 
-__all__ = ["audit_entries", "record", "record_now"]
+__all__ = ["MAX_TEXT", "audit_entries", "record", "record_now"]
+
+#: Longest string kept in an audit row: callers pass request-derived text (an identifier type, a
+#: slug), and a row must stay small whatever a client sends.
+MAX_TEXT = 200
+
+
+def _clean(value: Any) -> Any:
+    """`value` safe for a text or JSONB column: NUL replaced (Postgres refuses it), strings cut."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")[:MAX_TEXT]
+    if isinstance(value, dict):
+        return {_clean(str(k)): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
 
 
 def record(
@@ -29,10 +44,18 @@ def record(
     outcome: str,
     detail: Mapping[str, Any] | None = None,
 ) -> None:
-    """Insert one audit row in `conn`'s current transaction (committed with the caller's work)."""
+    """Insert one audit row in `conn`'s current transaction (committed with the caller's work).
+
+    Text is cleaned (`_clean`) so that no client input can make the insert, and with it the
+    caller's transaction, fail.
+    """
     conn.execute(
         audit_log.insert().values(
-            actor=actor, action=action, target=target, outcome=outcome, detail=dict(detail or {})
+            actor=_clean(actor),
+            action=_clean(action),
+            target=_clean(target),
+            outcome=_clean(outcome),
+            detail=_clean(dict(detail or {})),
         )
     )
 
