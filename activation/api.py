@@ -2,8 +2,9 @@
 
 Mounted into the API app. Reading and previewing need ``profiles:read`` (a preview shows
 profiles; its sample's PII is masked without ``pii:read``), creating, replacing and deleting need
-``segments:write`` and are written to the audit log. Errors are JSON `{"code", "message"}`, and
-an invalid definition is a 400 `invalid_segment` whose message names the bad part.
+``segments:write``; writes and previews are written to the audit log. Errors are JSON
+`{"code", "message"}`, and an invalid definition is a 400 `invalid_segment` whose message names
+the bad part.
 """
 
 from __future__ import annotations
@@ -92,13 +93,18 @@ def segments_router(
     router = APIRouter(prefix="/v1/segments")
 
     async def audit(
-        request: Request, principal: Principal, slug: str, outcome: str, **detail: Any
+        request: Request,
+        principal: Principal,
+        slug: str,
+        outcome: str,
+        action: str = "segment.write",
+        **detail: Any,
     ) -> None:
         await asyncio.to_thread(
             record_now,
             engine(request),
             actor=principal.key_id,
-            action="segment.write",
+            action=action,
             target=f"segment:{slug}",
             outcome=outcome,
             detail={"method": request.method, **detail},
@@ -139,9 +145,21 @@ def segments_router(
 
     @router.post("/preview")
     async def preview_definition(request: Request, principal: ProfileReader) -> Response:
-        result = await asyncio.to_thread(preview, engine(request), await _definition(request))
+        definition = await _definition(request)
+        result = await asyncio.to_thread(preview, engine(request), definition)
+        clear = principal.can(Role.PII_READ)
+        await audit(
+            request,
+            principal,
+            definition.slug,
+            "ok",
+            action="segment.preview",
+            size=result.size,
+            sampled=[s["profile_id"] for s in result.sample],
+            pii=clear,
+        )
         body = {"size": result.size, "sample": result.sample}
-        return _json(200, body if principal.can(Role.PII_READ) else redact(body, mask))
+        return _json(200, body if clear else redact(body, mask))
 
     @router.get("/{slug}")
     async def read(request: Request, _principal: ProfileReader, slug: str) -> Response:

@@ -54,7 +54,7 @@ def collector(
 
 @app.command()
 def api() -> None:
-    """Run the profile read API (GET /v1/profiles/{type}:{value}, bearer token CDP_API_TOKEN)."""
+    """Run the profile read API (GET /v1/profiles/{type}:{value}, bearer API key: `cdp keys`)."""
     from cdp.profiles import run_api
 
     try:

@@ -60,8 +60,12 @@ def test_pii_is_clear_with_pii_read(
     assert MASK not in response.text
 
 
-def test_preview_sample_is_masked_without_pii_read(
-    client: TestClient, person: Person, reader_key: tuple[str, str], pii_key: tuple[str, str]
+def test_preview_sample_is_masked_without_pii_read_and_audited(
+    client: TestClient,
+    engine: Engine,
+    person: Person,
+    reader_key: tuple[str, str],
+    pii_key: tuple[str, str],
 ) -> None:
     definition = {
         "slug": "preview-pii",
@@ -73,6 +77,17 @@ def test_preview_sample_is_masked_without_pii_read(
     assert masked.json()["size"] == clear.json()["size"] == 1
     assert person.email not in masked.text
     assert person.email in clear.text
+    with engine.connect() as conn:
+        previews = [
+            e
+            for e in audit_entries(conn, limit=500)
+            if e["action"] == "segment.preview" and e["actor"] in (reader_key[0], pii_key[0])
+        ]
+    assert {(e["actor"], e["detail"]["pii"]) for e in previews} == {
+        (reader_key[0], False),
+        (pii_key[0], True),
+    }
+    assert all(e["detail"]["sampled"] == [str(person.profile_id)] for e in previews)
 
 
 def test_every_profile_read_is_audited(
