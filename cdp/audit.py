@@ -43,12 +43,19 @@ def record(
     target: str,
     outcome: str,
     detail: Mapping[str, Any] | None = None,
+    durable: bool = True,
 ) -> None:
     """Insert one audit row in `conn`'s current transaction (committed with the caller's work).
 
     Text is cleaned (`_clean`) so that no client input can make the insert, and with it the
-    caller's transaction, fail.
+    caller's transaction, fail. ``durable=False`` is for transactions that only read otherwise
+    (a profile read): their commit then does not wait for a WAL flush (``synchronous_commit``
+    off for this transaction only), so auditing a read adds no fsync to it; the row reaches disk
+    within the WAL writer's delay (200 ms by default), so only a Postgres crash in that window
+    can lose it. Deletions and exports keep the default.
     """
+    if not durable:
+        conn.execute(sa.text("SET LOCAL synchronous_commit = off"))
     conn.execute(
         audit_log.insert().values(
             actor=_clean(actor),

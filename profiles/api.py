@@ -159,6 +159,7 @@ class _Audit:
             target=f"profile:{profile_id}" if profile_id is not None else "profile:none",
             outcome=outcome,
             detail={"endpoint": self.endpoint, "by": self.by, "pii": self.clear},
+            durable=False,
         )
 
 
