@@ -15,6 +15,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from cdp.audit import record_now
 from cdp.auth.errors import AuthError
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 #: The actor name of the settings token (`CDP_API_TOKEN`) in the audit log.
 BOOTSTRAP_KEY_ID = "bootstrap"
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
+#: The `Retry-After` of a 503 while the key store is unreachable, as the profile API's own.
+RETRY_AFTER_S = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +74,17 @@ class Authenticator:
             raise AuthError(401, "unauthorized", "send Authorization: Bearer <API key>", _CHALLENGE)
         if self._bootstrap and hmac.compare_digest(presented.encode(), self._bootstrap):
             return Principal(BOOTSTRAP_KEY_ID, frozenset({Role.ADMIN}))
-        with self.engine.connect() as conn:
-            key = find_key(conn, presented)
+        try:
+            with self.engine.connect() as conn:
+                key = find_key(conn, presented)
+        except OperationalError as exc:
+            log.warning("API key lookup failed: %s", exc)
+            raise AuthError(
+                503,
+                "unavailable",
+                "the key store is unavailable; retry shortly",
+                {"Retry-After": str(RETRY_AFTER_S)},
+            ) from exc
         if key is None:
             raise AuthError(401, "unauthorized", "unknown or revoked API key", _CHALLENGE)
         return Principal(key.key_id, key.roles)
@@ -81,9 +93,10 @@ class Authenticator:
 class Require:
     """A FastAPI dependency admitting requests whose key holds `role` (or ``admin``).
 
-    It expects ``app.state.authenticator``; it answers 401 through `AuthError` for a missing,
-    unknown or revoked key and 403 for a key without the role (that refusal is audited, as
-    ``auth.denied``). The admitted `Principal` is returned and kept on ``request.state.principal``.
+    It expects ``app.state.authenticator``. Through `AuthError` it answers 401 for a missing,
+    unknown or revoked key, 503 while the key store is unreachable, and 403 for a key without the
+    role (that refusal is audited, as ``auth.denied``). The admitted `Principal` is returned and
+    kept on ``request.state.principal``.
     """
 
     def __init__(self, role: Role) -> None:
@@ -99,15 +112,19 @@ class Require:
         return principal
 
     def _audit_denial(self, engine: Engine, principal: Principal, request: Request) -> None:
+        """Record the refusal; a failure to is logged, and the answer stays a 403."""
         route = getattr(request.scope.get("route"), "path", request.url.path)
-        record_now(
-            engine,
-            actor=principal.key_id,
-            action="auth.denied",
-            target=f"{request.method} {route}",
-            outcome="forbidden",
-            detail={"needs": self.role.value},
-        )
+        try:
+            record_now(
+                engine,
+                actor=principal.key_id,
+                action="auth.denied",
+                target=f"{request.method} {route}",
+                outcome="forbidden",
+                detail={"needs": self.role.value},
+            )
+        except SQLAlchemyError as exc:
+            log.warning("could not audit a refused request: %s", exc)
 
 
 def require(role: Role) -> Require:

@@ -9,12 +9,15 @@ import uuid
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
 from cdp.auth import Role, create_key, list_keys, revoke_key
 from cdp.cli import app as cli
+from cdp.embedded import free_port
 from cdp.ingest.sources import create_source
+from cdp.profiles.api import create_api
 from cdp.settings import Settings
 from tests.integration.auth.conftest import bearer
 
@@ -107,3 +110,13 @@ def test_keys_cli_creates_lists_and_revokes(
     [revoked] = [k for k in list_keys(engine) if k.name == name]
     assert not revoked.active
     assert revoked.roles == {Role.PROFILES_READ, Role.PII_READ}
+
+
+def test_a_stored_key_while_postgres_is_down_is_503_not_500(base_settings: Settings) -> None:
+    closed = f"postgresql://cdp@127.0.0.1:{free_port()}/cdp"
+    settings = base_settings.model_copy(update={"database_url": SecretStr(closed)})
+    with TestClient(create_api(settings), raise_server_exceptions=False) as down:
+        response = down.get(PROFILE, headers=bearer("cdp_0123456789ab_" + "A" * 43))
+    assert response.status_code == 503, response.text
+    assert response.json()["code"] == "unavailable"
+    assert response.headers["retry-after"]
