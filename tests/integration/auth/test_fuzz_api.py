@@ -14,7 +14,7 @@ from urllib.parse import quote
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
@@ -84,6 +84,8 @@ def admin(role_keys: dict[Role, str]) -> dict[str, str]:
     value=texts,
     suffix=st.sampled_from(SUFFIXES),
 )
+@example(id_type="\x00", value="0", suffix="")  # once a 500: NUL in the audit row's JSONB
+@example(id_type="user_id", value="\x00", suffix="")  # once a 500: NUL sent to Postgres
 def test_any_reference_is_answered_without_server_error(
     client: TestClient, role_keys: dict[Role, str], id_type: str, value: str, suffix: str
 ) -> None:
@@ -182,6 +184,7 @@ def test_injection_as_a_trait_name_matches_nothing(
 
 @FUZZ
 @given(slug=texts)
+@example(slug="\x00")  # once a 500
 def test_any_slug_is_answered_without_server_error(
     client: TestClient, role_keys: dict[Role, str], slug: str
 ) -> None:
