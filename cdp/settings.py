@@ -115,6 +115,11 @@ class Settings(BaseSettings):
     retry_after_seconds: int = Field(default=2, ge=1)
 
     api_token: SecretStr = SecretStr("changethis")
+    """A bootstrap admin API key (`cdp.auth`); a placeholder is refused outside development."""
+    pii_traits: list[str] = ["email", "phone", "name", "first_name", "last_name", "address"]
+    """Traits masked for API keys without ``pii:read``, at any depth, whatever their spelling."""
+    pii_identifier_types: list[str] = ["email", "phone"]
+    """Identifier types whose values are masked for API keys without ``pii:read``."""
 
     processor_group: str = "cdp-processor"
     processor_batch_max: int = Field(default=5000, ge=1)

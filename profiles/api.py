@@ -2,7 +2,10 @@
 
 Every `/v1` route takes a reference ``type:value`` (``email:jane@example.com``,
 ``user_id:42``, ``profile_id:7``), follows merges to the live profile, and needs
-``Authorization: Bearer <CDP_API_TOKEN>``. Errors are JSON with a `code` and a `message`.
+``Authorization: Bearer <API key>`` of a key with ``profiles:read`` (`cdp keys create`; the
+settings token `CDP_API_TOKEN` is a bootstrap admin key). PII traits and identifier values are
+masked unless the key also holds ``pii:read``, and every read is written to the audit log.
+Errors are JSON with a `code` and a `message`.
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -29,6 +31,17 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from cdp.activation.api import SegmentApiError, segments_router
+from cdp.audit import record
+from cdp.auth import (
+    Authenticator,
+    AuthError,
+    PiiMask,
+    Principal,
+    ProfileReader,
+    Role,
+    redact,
+    require,
+)
 from cdp.console import mount_console
 from cdp.db import create_engine, ping
 from cdp.identity import IdentityRules
@@ -143,21 +156,45 @@ def _error(
 
 
 @dataclass(frozen=True)
+class _Audit:
+    """What the audit row of one profile read says; no identifier value, only its type."""
+
+    actor: str
+    endpoint: str
+    by: str
+    clear: bool
+
+    def write(self, conn: Connection, profile_id: int | None, outcome: str) -> None:
+        record(
+            conn,
+            actor=self.actor,
+            action="profile.read",
+            target=f"profile:{profile_id}" if profile_id is not None else "profile:none",
+            outcome=outcome,
+            detail={"endpoint": self.endpoint, "by": self.by, "pii": self.clear},
+            durable=False,
+        )
+
+
+@dataclass(frozen=True)
 class _Reader:
-    """Runs one lookup and its reads in a read-only, repeatable-read transaction."""
+    """Runs one lookup, its reads and its audit row in one repeatable-read transaction."""
 
     engine: Engine
     rules: IdentityRules
 
-    def read(self, id_type: str, value: str, build: _Build) -> _Body:
+    def read(self, id_type: str, value: str, build: _Build, audit: _Audit) -> _Body:
         try:
-            with self.engine.connect().execution_options(
-                isolation_level="REPEATABLE READ", postgresql_readonly=True
-            ) as conn:
+            with self.engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
                 profile_id = find_profile(conn, id_type, value, self.rules)
                 if profile_id is None:
+                    audit.write(conn, None, "not_found")
+                    conn.commit()
                     raise ApiError(404, "not_found", f"no profile has {id_type}:{value}")
-                return build(conn, profile_id)
+                body = build(conn, profile_id)
+                audit.write(conn, profile_id, "ok")
+                conn.commit()
+                return body
         except OperationalError as exc:
             log.warning("profile read failed: %s", exc)
             raise ApiError(
@@ -169,64 +206,69 @@ class _Reader:
 
 
 def create_api(settings: Settings) -> FastAPI:
-    """The profile API; its Postgres engine opens with the app's lifespan and is disposed after."""
-    token = settings.api_token.get_secret_value().encode()
+    """The profile API; its Postgres engine opens with the app's lifespan and is disposed after.
+
+    Every `/v1` route declares the role it needs with `cdp.auth.require`.
+    """
+    mask = PiiMask.of(settings.pii_traits, settings.pii_identifier_types)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings, pool_size=4)
         app.state.reader = _Reader(engine, settings.identity)
+        app.state.authenticator = Authenticator(engine, settings)
         try:
             yield
         finally:
             engine.dispose()
 
-    def authorize(request: Request) -> None:
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token):
-            raise ApiError(
-                401,
-                "unauthorized",
-                "send Authorization: Bearer <CDP_API_TOKEN>",
-                {"WWW-Authenticate": "Bearer"},
-            )
-
     app = FastAPI(title="cdp profile API", lifespan=lifespan, docs_url=None, redoc_url=None)
-    v1 = APIRouter(prefix="/v1/profiles", dependencies=[Depends(authorize)])
+    v1 = APIRouter(prefix="/v1/profiles")
 
-    async def read(request: Request, ref: str, build: _Build) -> Response:
+    async def read(
+        request: Request, principal: Principal, ref: str, endpoint: str, build: _Build
+    ) -> Response:
         id_type, value = parse_reference(ref)
         reader: _Reader = request.app.state.reader
-        return _json(200, await asyncio.to_thread(reader.read, id_type, value, build))
+        clear = principal.can(Role.PII_READ)
+        audit = _Audit(principal.key_id, endpoint, id_type, clear)
+        body = await asyncio.to_thread(reader.read, id_type, value, build, audit)
+        return _json(200, body if clear else redact(body, mask))
 
     # Sub-resources first: `{ref:path}` may itself contain slashes, so the bare route matches last.
     @v1.get("/{ref:path}/traits")
-    async def traits(request: Request, ref: str) -> Response:
+    async def traits(request: Request, principal: ProfileReader, ref: str) -> Response:
         def build(conn: Connection, profile_id: int) -> _Body:
             view = profile_view(conn, profile_id)
             return {k: view[k] for k in ("profile_id", "traits", "computed")}
 
-        return await read(request, ref, build)
+        return await read(request, principal, ref, "traits", build)
 
     @v1.get("/{ref:path}/identifiers")
-    async def identifiers(request: Request, ref: str) -> Response:
-        return await read(request, ref, _listing("identifiers", profile_identifiers))
+    async def identifiers(request: Request, principal: ProfileReader, ref: str) -> Response:
+        build = _listing("identifiers", profile_identifiers)
+        return await read(request, principal, ref, "identifiers", build)
 
     @v1.get("/{ref:path}/merges")
-    async def merges(request: Request, ref: str) -> Response:
-        return await read(request, ref, _listing("merges", profile_merges))
+    async def merges(request: Request, principal: ProfileReader, ref: str) -> Response:
+        return await read(request, principal, ref, "merges", _listing("merges", profile_merges))
 
     @v1.get("/{ref:path}/groups")
-    async def groups(request: Request, ref: str) -> Response:
-        return await read(request, ref, _listing("groups", profile_groups))
+    async def groups(request: Request, principal: ProfileReader, ref: str) -> Response:
+        return await read(request, principal, ref, "groups", _listing("groups", profile_groups))
 
     @v1.get("/{ref:path}/segments")
-    async def segments(request: Request, ref: str) -> Response:
-        return await read(request, ref, _listing("segments", profile_segments))
+    async def segments(request: Request, principal: ProfileReader, ref: str) -> Response:
+        build = _listing("segments", profile_segments)
+        return await read(request, principal, ref, "segments", build)
 
     @v1.get("/{ref:path}/events")
     async def events(
-        request: Request, ref: str, limit: str | None = None, cursor: str | None = None
+        request: Request,
+        principal: ProfileReader,
+        ref: str,
+        limit: str | None = None,
+        cursor: str | None = None,
     ) -> Response:
         size = _limit(limit)
         before = decode_cursor(cursor) if cursor is not None else None
@@ -244,29 +286,31 @@ def create_api(settings: Settings) -> FastAPI:
                 else None,
             }
 
-        return await read(request, ref, build)
+        return await read(request, principal, ref, "events", build)
 
     @v1.get("/{ref:path}")
-    async def profile(request: Request, ref: str) -> Response:
+    async def profile(request: Request, principal: ProfileReader, ref: str) -> Response:
         def build(conn: Connection, profile_id: int) -> _Body:
             return {
                 **profile_view(conn, profile_id),
                 "identifiers": profile_identifiers(conn, profile_id),
             }
 
-        return await read(request, ref, build)
+        return await read(request, principal, ref, "profile", build)
 
     app.include_router(v1)
     app.include_router(
-        segments_router(settings, lambda request: request.app.state.reader.engine),
-        dependencies=[Depends(authorize)],
+        segments_router(settings, lambda request: request.app.state.reader.engine, mask)
     )
+    # Operations read dead letters (raw payloads, PII included) and replay them: admin only.
     app.include_router(
         ops_router(settings, lambda request: request.app.state.reader.engine),
-        dependencies=[Depends(authorize)],
+        dependencies=[Depends(require(Role.ADMIN))],
     )
     mount_console(app)
-    app.include_router(privacy_router(settings), dependencies=[Depends(authorize)])
+    app.include_router(
+        privacy_router(settings), dependencies=[Depends(require(Role.PRIVACY_ADMIN))]
+    )
 
     @app.get("/healthz")
     async def healthz() -> Response:
@@ -300,6 +344,10 @@ def create_api(settings: Settings) -> FastAPI:
 
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError) -> Response:
+        return _error(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(AuthError)
+    async def auth_error(_request: Request, exc: AuthError) -> Response:
         return _error(exc.status, exc.code, exc.message, exc.headers)
 
     @app.exception_handler(SegmentApiError)

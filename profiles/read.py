@@ -46,7 +46,13 @@ def normalise_lookup(id_type: str, value: str, rules: IdentityRules) -> str | No
 
 
 def find_profile(conn: Connection, id_type: str, value: str, rules: IdentityRules) -> int | None:
-    """The live profile holding `id_type:value`; a merged-away profile id leads to its survivor."""
+    """The live profile holding `id_type:value`; a merged-away profile id leads to its survivor.
+
+    A value with a NUL character names no profile (Postgres text cannot hold one, so asking
+    would be a driver error, not an answer).
+    """
+    if "\x00" in id_type or "\x00" in value:
+        return None
     if id_type == "profile_id":
         text = value.strip()
         if not (text.isascii() and text.isdigit()) or int(text) > MAX_PROFILE_ID:

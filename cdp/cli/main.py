@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cdp.cli import bench, demo, privacy, profile, segments, sources, status, tail
+from cdp.cli import bench, demo, keys, privacy, profile, segments, sources, status, tail
 from cdp.cli.common import fail, settings_for_command
 from cdp.errors import CdpError
 
@@ -19,6 +19,7 @@ app.add_typer(segments.app, name="segments")
 app.command("status")(status.status)
 app.command("demo")(demo.demo)
 app.add_typer(privacy.app, name="privacy")
+app.add_typer(keys.app, name="keys")
 
 
 @app.command()
@@ -56,7 +57,7 @@ def collector(
 
 @app.command()
 def api() -> None:
-    """Run the profile read API (GET /v1/profiles/{type}:{value}, bearer token CDP_API_TOKEN)."""
+    """Run the profile read API (GET /v1/profiles/{type}:{value}, bearer API key: `cdp keys`)."""
     from cdp.profiles import run_api
 
     try:

@@ -47,7 +47,8 @@ def _error(status: int, code: str, message: str) -> Response:
 
 
 def _who(request: Request) -> str:
-    return str(getattr(request.state, "principal", None) or DEFAULT_PRINCIPAL)
+    principal = getattr(request.state, "principal", None)
+    return f"api:{principal.key_id}" if principal is not None else DEFAULT_PRINCIPAL
 
 
 def privacy_router(settings: Settings) -> APIRouter:

@@ -64,6 +64,11 @@ def purge_person(
             ids,
         )
     _delete(conn, "DELETE FROM profiles WHERE id = ANY(%s::bigint[])", ids)
+    counts["audit_rows_pseudonymised"] = _delete(
+        conn,
+        "UPDATE audit_log SET target = 'profile:deleted' WHERE target = ANY(%s)",
+        [f"profile:{p}" for p in person.profile_ids],
+    )
     counts["timeline_events"] = counts.pop("events")
     return counts
 

@@ -70,7 +70,25 @@ def open_request(
         ),
     ).fetchone()
     assert row is not None
-    return int(row[0])
+    request_id = int(row[0])
+    _audit(conn, requested_by, f"privacy.{kind}", request_id, status, {"id_type": subject.type})
+    return request_id
+
+
+def _audit(
+    conn: Connection[Any],
+    actor: str,
+    action: str,
+    request_id: int,
+    outcome: str,
+    detail: dict[str, Any],
+) -> None:
+    """One `audit_log` row (see `cdp.audit`) in the request's transaction. The target is the
+    request, never the person: the audit log outlives a deletion and must not name its subject."""
+    conn.execute(
+        "INSERT INTO audit_log (actor, action, target, outcome, detail) VALUES (%s, %s, %s, %s, %s)",
+        (actor[:200], action, f"privacy_request:{request_id}", outcome, Jsonb(detail)),
+    )
 
 
 def claim_request(conn: Connection[Any], request_id: int) -> str | None:
@@ -93,11 +111,13 @@ def finish_request(
 ) -> None:
     """End a request as `done` or `failed`, forgetting its clear subject."""
     row = conn.execute(
-        "SELECT status FROM privacy_requests WHERE id = %s FOR UPDATE", (request_id,)
+        "SELECT status, requested_by, kind FROM privacy_requests WHERE id = %s FOR UPDATE",
+        (request_id,),
     ).fetchone()
     if row is None:
         raise InvalidTransition(f"no privacy request {request_id}")
     check_transition(row[0], status)
+    _audit(conn, row[1], f"privacy.{row[2]}", request_id, status, {"error": error} if error else {})
     conn.execute(
         "UPDATE privacy_requests SET status = %s, detail = detail || %s, error = %s, "
         "subject = NULL, finished_at = now() WHERE id = %s",
