@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from cdp.audit import record_now
 from cdp.auth.errors import AuthError
-from cdp.auth.keys import find_key
+from cdp.auth.keys import find_key, well_formed
 from cdp.auth.roles import Role, grants
 from cdp.settings import Settings
 
@@ -74,6 +74,8 @@ class Authenticator:
             raise AuthError(401, "unauthorized", "send Authorization: Bearer <API key>", _CHALLENGE)
         if self._bootstrap and hmac.compare_digest(presented.encode(), self._bootstrap):
             return Principal(BOOTSTRAP_KEY_ID, frozenset({Role.ADMIN}))
+        if not well_formed(presented):
+            raise AuthError(401, "unauthorized", "unknown or revoked API key", _CHALLENGE)
         try:
             with self.engine.connect() as conn:
                 key = find_key(conn, presented)

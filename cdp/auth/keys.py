@@ -123,6 +123,12 @@ def revoke_key(engine: Engine, id_or_name: str) -> bool:
     return result.rowcount > 0
 
 
+def well_formed(presented: str) -> bool:
+    """Whether `presented` has the shape of a stored key; anything else is refused without a
+    database round trip (so a malformed key is a 401 even while Postgres is down)."""
+    return _KEY.fullmatch(presented) is not None
+
+
 def find_key(conn: Connection, presented: str) -> ApiKey | None:
     """The active key `presented` is, or None (malformed, unknown, wrong secret or revoked)."""
     match = _KEY.fullmatch(presented)

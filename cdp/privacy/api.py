@@ -1,7 +1,8 @@
-"""`/v1/privacy`: data subject requests over HTTP, mounted in the profile API behind its auth.
+"""`/v1/privacy`: data subject requests over HTTP, mounted in the profile API behind the
+``privacy:admin`` role.
 
-Who asked is the principal an authentication dependency put on ``request.state.principal``
-(role-based keys can set it), else the API's one bearer token, ``api:token``.
+Who asked is the key the role check put on ``request.state.principal`` (``api:<key id>``,
+``api:bootstrap`` for the settings token); ``api:token`` only if the router is mounted without it.
 """
 
 from __future__ import annotations

@@ -113,7 +113,7 @@ def test_export_holds_everything_about_the_person_across_merges(
         privacy_settings,
         "SELECT kind, status, requested_by, id_type, subject FROM privacy_requests",
     )
-    assert audit == [("export", "done", "api:token", "email", None)]
+    assert audit == [("export", "done", "api:bootstrap", "email", None)]
 
     assert (
         api.post("/v1/privacy/export", json={"identifier": "email:nobody@example.com"}).status_code
