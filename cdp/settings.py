@@ -108,6 +108,12 @@ class Settings(BaseSettings):
     dedupe_retention_days: int = Field(default=30, ge=1)
     relay_batch_max: int = Field(default=1000, ge=1)
     relay_poll_ms: int = Field(default=50, ge=1)
+    activation_batch_max: int = Field(default=500, ge=1)
+    activation_batch_wait_ms: int = Field(default=200, ge=1)
+    activation_reload_seconds: float = Field(default=5.0, gt=0)
+    activation_consent_sweep_seconds: float = Field(default=5.0, gt=0)
+    activation_group_prefix: str = "cdp-activation-"
+    activation_metrics_port: int = Field(default=0, ge=0)
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:

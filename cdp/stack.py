@@ -32,7 +32,7 @@ __all__ = ["EmbeddedServices", "Supervisor", "dev_write_key"]
 log = logging.getLogger(__name__)
 
 #: The services `cdp up` runs, as `cdp` sub-commands; later stages add themselves here.
-SERVICES: tuple[str, ...] = ("collector", "processor", "relay", "api", "scheduler")
+SERVICES: tuple[str, ...] = ("collector", "processor", "relay", "api", "scheduler", "activation")
 DATABASE = "cdp"
 STOP_GRACE_S = 10.0
 #: A cold start imports FastAPI, confluent-kafka and fastavro and joins the broker: ~2 s here.

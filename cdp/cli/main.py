@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cdp.cli import bench, profile, segments, sources, tail
+from cdp.cli import bench, destinations, profile, segments, sources, tail
 from cdp.cli.common import fail, settings_for_command
 from cdp.errors import CdpError
 
@@ -16,6 +16,7 @@ app.command("tail")(tail.tail)
 app.add_typer(bench.app, name="bench")
 app.add_typer(profile.app, name="profile")
 app.add_typer(segments.app, name="segments")
+app.add_typer(destinations.app, name="destinations")
 
 
 @app.command()
@@ -91,6 +92,28 @@ def scheduler() -> None:
 
     try:
         run_scheduler(settings_for_command())
+    except CdpError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def activation() -> None:
+    """Run delivery to destinations: one faust worker per destination, kept in step with Postgres."""
+    from cdp.activation.destinations.runner import run_activation
+
+    try:
+        run_activation(settings_for_command())
+    except CdpError as exc:
+        fail(str(exc))
+
+
+@app.command("activation-worker", hidden=True)
+def activation_worker(name: str) -> None:
+    """Run the faust worker of one destination (started by `cdp activation`)."""
+    from cdp.activation.destinations.runner import run_worker
+
+    try:
+        run_worker(settings_for_command(), name)
     except CdpError as exc:
         fail(str(exc))
 

@@ -1,0 +1,112 @@
+"""`cdp activation`: one faust worker process per enabled destination, kept in step with Postgres.
+
+The supervisor re-reads the destinations every `activation_reload_seconds`: it starts a worker for a
+new destination, restarts one whose definition changed or that exited, and stops the worker of a
+deleted or disabled one. Each worker (`cdp activation-worker NAME`) runs that destination's faust
+app (see `agent`), so destinations share nothing but the broker and Postgres.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+
+import faust
+from sqlalchemy.engine import Engine
+
+from cdp.activation.destinations.agent import build_app
+from cdp.activation.destinations.config import Destination
+from cdp.activation.destinations.errors import DestinationNotFound
+from cdp.activation.destinations.store import list_destinations
+from cdp.db import create_engine
+from cdp.kafka import ensure_topics, platform_topics, wait_for_broker
+from cdp.settings import Settings
+
+__all__ = ["run_activation", "run_worker"]
+
+log = logging.getLogger(__name__)
+
+STOP_GRACE_S = 15.0
+
+
+def run_worker(settings: Settings, name: str) -> None:
+    """Run the faust worker of destination `name` until SIGTERM/SIGINT."""
+    engine = create_engine(settings, pool_size=1)
+    try:
+        found = {d.name: d for d in list_destinations(engine)}
+    finally:
+        engine.dispose()
+    if name not in found:
+        raise DestinationNotFound(f"no destination named {name!r}")
+    app = build_app(settings, found[name])
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    worker.execute_from_commandline()
+
+
+@dataclass
+class _Child:
+    destination: Destination
+    process: subprocess.Popen[bytes]
+
+
+def run_activation(settings: Settings) -> None:
+    """Supervise one worker per enabled destination until SIGTERM/SIGINT."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    wait_for_broker(settings)
+    ensure_topics(settings, platform_topics(settings))
+    engine = create_engine(settings, pool_size=1)
+    children: dict[str, _Child] = {}
+    try:
+        while not stop.is_set():
+            _reconcile(settings, engine, children)
+            stop.wait(settings.activation_reload_seconds)
+    finally:
+        for name in list(children):
+            _stop(children.pop(name))
+        engine.dispose()
+
+
+def _reconcile(settings: Settings, engine: Engine, children: dict[str, _Child]) -> None:
+    wanted = {d.name: d for d in list_destinations(engine) if d.enabled}
+    for name in list(children):
+        child = children[name]
+        if wanted.get(name) != child.destination or child.process.poll() is not None:
+            if child.process.poll() is not None:
+                log.warning("activation worker %s exited (%s)", name, child.process.returncode)
+            _stop(children.pop(name))
+    for name, destination in wanted.items():
+        if name not in children:
+            children[name] = _Child(destination, _start(settings, name))
+
+
+def _start(settings: Settings, name: str) -> subprocess.Popen[bytes]:
+    log.info("starting activation worker %s", name)
+    env = dict(os.environ)
+    env["CDP_KAFKA_BOOTSTRAP_SERVERS"] = settings.kafka_bootstrap_servers or ""
+    if settings.database_url is not None:
+        env["CDP_DATABASE_URL"] = settings.database_url.get_secret_value()
+    env["CDP_KAFKA_EMBEDDED"] = "true" if settings.kafka_embedded else "false"
+    env["CDP_TOPICS__MEMBERSHIP"] = settings.topics.membership
+    env["CDP_TOPICS__ACTIVATION_DLQ"] = settings.topics.activation_dlq
+    env["CDP_ACTIVATION_GROUP_PREFIX"] = settings.activation_group_prefix
+    return subprocess.Popen(
+        [sys.executable, "-m", "cdp", "activation-worker", name], env=env, stdin=subprocess.DEVNULL
+    )
+
+
+def _stop(child: _Child) -> None:
+    process = child.process
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
