@@ -8,6 +8,11 @@ from collections.abc import Awaitable, Callable
 
 __all__ = ["TokenBucket"]
 
+#: Float slack when counting tokens, and the shortest wait: refills computed as (1 - tokens) / rate
+#: can leave 0.9999999 tokens, and a wait too small to move a float clock would never end.
+EPSILON = 1e-9
+MIN_WAIT_S = 0.001
+
 
 class TokenBucket:
     """`rate` tokens per second, holding at most `burst` (default: one second's worth, at least 1).
@@ -40,7 +45,7 @@ class TokenBucket:
     def try_acquire(self) -> bool:
         """Take a token if one is there now."""
         self._refill()
-        if self._tokens >= 1:
+        if self._tokens >= 1 - EPSILON:
             self._tokens -= 1
             return True
         return False
@@ -49,4 +54,4 @@ class TokenBucket:
         """Wait for a token and take it."""
         async with self._lock:
             while not self.try_acquire():
-                await self._sleep((1 - self._tokens) / self.rate)
+                await self._sleep(max(MIN_WAIT_S, (1 - self._tokens) / self.rate))
