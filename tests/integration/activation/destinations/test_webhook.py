@@ -24,6 +24,9 @@ from tests.kafka_helpers import read_all
 
 pytestmark = pytest.mark.integration
 
+#: What the receiver answers to successive attempts of a change, by its index modulo 5.
+SCRIPTS: list[list[Any]] = [[500, 500], [429], ["timeout"], [503, 500], []]
+
 
 def webhook(name: str, url: str, **extra: Any) -> dict[str, Any]:
     retry = {"max_attempts": 10, "base_backoff_s": 0.05, "max_backoff_s": 2.0, "max_age_s": 120}
@@ -45,13 +48,7 @@ def test_failures_are_retried_until_the_receiver_has_exactly_the_changes(
     changes = [change("vip", 1000 + i % 7, "entered" if i % 3 else "exited") for i in range(40)]
     changes.append(change("other-segment", 5))
     for i, record in enumerate(changes[:40]):
-        receiver.script[record["change_id"]] = [
-            [500, 500],
-            [429],
-            ["timeout"],
-            [503, 500],
-            [],
-        ][i % 5]
+        receiver.script[record["change_id"]] = list(SCRIPTS[i % 5])
     with activation_process(activation_settings, tmp_path / "activation.log"):
         publish(activation_settings, changes)
         expected = {c["change_id"] for c in changes[:40]}
