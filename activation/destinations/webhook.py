@@ -12,6 +12,7 @@ import httpx
 from cdp.activation.destinations.backoff import parse_retry_after
 from cdp.activation.destinations.config import WebhookChannel
 from cdp.activation.destinations.errors import DeliveryFailed, DeliveryRetryable
+from cdp.activation.destinations.http_pool import ClientPool
 from cdp.activation.destinations.signing import signature_headers
 
 __all__ = ["RETRYABLE_STATUS", "WebhookSender"]
@@ -21,11 +22,11 @@ USER_AGENT = "cdp-webhooks/1"
 
 
 class WebhookSender:
-    """Sends bodies to one webhook endpoint over a shared keep-alive client."""
+    """Sends bodies to one webhook endpoint over kept-alive connections from `clients`."""
 
-    def __init__(self, channel: WebhookChannel, client: httpx.AsyncClient) -> None:
+    def __init__(self, channel: WebhookChannel, clients: ClientPool) -> None:
         self._channel = channel
-        self._client = client
+        self._clients = clients
         self._secret = channel.secret.get_secret_value()
 
     async def send(self, body: bytes) -> None:
@@ -37,9 +38,13 @@ class WebhookSender:
             **signature_headers(self._secret, body),
         }
         try:
-            response = await self._client.post(
-                self._channel.url, content=body, headers=headers, timeout=self._channel.timeout_s
-            )
+            async with self._clients.client() as client:
+                response = await client.post(
+                    self._channel.url,
+                    content=body,
+                    headers=headers,
+                    timeout=self._channel.timeout_s,
+                )
         except httpx.TimeoutException as exc:
             raise DeliveryRetryable(
                 "timeout", f"no answer within {self._channel.timeout_s}s"
