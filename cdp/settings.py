@@ -113,7 +113,6 @@ class Settings(BaseSettings):
     activation_reload_seconds: float = Field(default=5.0, gt=0)
     activation_consent_sweep_seconds: float = Field(default=5.0, gt=0)
     activation_group_prefix: str = "cdp-activation-"
-    activation_metrics_port: int = Field(default=0, ge=0)
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:

@@ -19,13 +19,16 @@ TIMEOUT_S = 10.0
 
 
 def destination_lag(settings: Settings, names: list[str]) -> dict[str, int | None]:
-    """Messages not yet finished per destination (None when the group has committed nothing)."""
+    """Messages not yet finished per destination (None when the group has committed nothing or
+    the topic does not exist yet)."""
     topic = settings.topics.membership
     consumer = Consumer(settings.kafka_config(**{"group.id": "cdp-lag-probe"}))
     admin = AdminClient(settings.kafka_config())
     try:
-        metadata = consumer.list_topics(topic, timeout=TIMEOUT_S).topics[topic]
-        partitions = sorted(metadata.partitions)
+        metadata = consumer.list_topics(topic, timeout=TIMEOUT_S).topics.get(topic)
+        partitions = sorted(metadata.partitions) if metadata is not None else []
+        if not partitions:
+            return dict.fromkeys(names)
         ends = {
             p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=TIMEOUT_S)[1]
             for p in partitions

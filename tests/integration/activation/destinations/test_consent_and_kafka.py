@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 from sqlalchemy.engine import Engine
 
+from cdp.activation.destinations.lag import destination_lag
 from cdp.db.tables import destination_members, profiles
 from cdp.settings import Settings
 from tests.conftest import wait_for
@@ -111,6 +112,11 @@ def test_kafka_channel_produces_each_change_keyed_by_profile(
     with activation_process(activation_settings, tmp_path / "activation.log"):
         publish(activation_settings, changes)
         wait_for(lambda: status_of(engine, name).get("delivered") == 20, timeout=60, what="kafka")
+        wait_for(
+            lambda: destination_lag(activation_settings, [name]) == {name: 0},
+            timeout=20,
+            what="the destination's group to commit everything",
+        )
     records = _read_json(activation_settings, out)
     wanted = [c for c in changes if c["segment"] != "x"]
     assert sorted(r[1]["change_id"] for r in records) == sorted(c["change_id"] for c in wanted)
