@@ -113,6 +113,8 @@ class Settings(BaseSettings):
     activation_reload_seconds: float = Field(default=5.0, gt=0)
     activation_consent_sweep_seconds: float = Field(default=5.0, gt=0)
     activation_group_prefix: str = "cdp-activation-"
+    activation_metrics_port: int = Field(default=0, ge=0)
+    """First port of the destination workers' Prometheus metrics (one port each; 0: off)."""
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:

@@ -8,6 +8,8 @@ acks a batch's events only after the agent body has finished with them, and comm
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -26,6 +28,9 @@ from cdp.schemas import Codec, DecodeError, codec_for
 from cdp.settings import Settings
 
 __all__ = ["build_app", "faust_broker_url", "group_id"]
+
+#: Pause before retrying a batch after a Postgres failure: a restart takes seconds, no need to spin.
+DB_RETRY_PAUSE_S = 1.0
 
 log = logging.getLogger(__name__)
 
@@ -70,15 +75,18 @@ def build_app(settings: Settings, destination: Destination) -> faust.App:
             batch_wait = settings.activation_batch_wait_ms / 1000
             async for values in stream.take(settings.activation_batch_max, within=batch_wait):
                 changes = await res.decode(values)
-                await res.deliverer.deliver(changes)
+                await res.deliver_until_done(changes)
                 yield None
 
     @app.timer(settings.activation_consent_sweep_seconds)  # type: ignore[untyped-decorator]
     async def sweep() -> None:
         deliverer = holder.get("deliverer")
         if deliverer is not None:
-            await deliverer.sweep_consent()
-            await deliverer.flush_status()
+            try:
+                await deliverer.sweep_consent()
+                await deliverer.flush_status()
+            except psycopg.Error as exc:
+                log.warning("consent sweep of %s failed, next time: %s", destination.name, exc)
 
     return app
 
@@ -106,6 +114,36 @@ class Resources:
         await self.http.aclose()
         self.producer.close()
         await self.conn.close()
+
+    async def deliver_until_done(self, changes: list[Change]) -> None:
+        """Deliver `changes`, retrying the whole batch while Postgres fails.
+
+        faust acks a `take()` batch even when the agent body raises, so an error must not escape
+        while changes are unfinished; changes delivered before the failure are sent again (at
+        least once, deduped by `change_id` downstream).
+        """
+        while True:
+            try:
+                await self.deliverer.deliver(changes)
+                return
+            except psycopg.Error as exc:
+                log.warning(
+                    "destination %s: Postgres failed, retrying: %s", self._destination.name, exc
+                )
+                await asyncio.sleep(DB_RETRY_PAUSE_S)
+                await self._reconnect()
+
+    async def _reconnect(self) -> None:
+        with contextlib.suppress(psycopg.Error):
+            await self.conn.close()
+        try:
+            self.conn = await psycopg.AsyncConnection.connect(
+                self._settings.database_dsn(), autocommit=True
+            )
+        except psycopg.Error as exc:
+            log.warning("destination %s: cannot reconnect yet: %s", self._destination.name, exc)
+            return
+        self.deliverer.use_connection(self.conn)
 
     async def decode(self, values: list[bytes]) -> list[Change]:
         """The changes among `values`; undecodable records are dead-lettered, not dropped."""

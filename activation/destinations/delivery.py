@@ -96,6 +96,10 @@ class Deliverer:
             await self.status.flush(self._conn)
             return len(exits)
 
+    def use_connection(self, conn: AsyncConnection) -> None:
+        """Use `conn` from now on (after the previous one broke)."""
+        self._conn = conn
+
     async def flush_status(self) -> None:
         await self.status.flush(self._conn)
 

@@ -17,6 +17,7 @@ import threading
 from dataclasses import dataclass
 
 import faust
+from prometheus_client import start_http_server
 from sqlalchemy.engine import Engine
 
 from cdp.activation.destinations.agent import build_app
@@ -43,6 +44,8 @@ def run_worker(settings: Settings, name: str) -> None:
         engine.dispose()
     if name not in found:
         raise DestinationNotFound(f"no destination named {name!r}")
+    if settings.activation_metrics_port:
+        start_http_server(settings.activation_metrics_port)
     app = build_app(settings, found[name])
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()
@@ -52,6 +55,8 @@ def run_worker(settings: Settings, name: str) -> None:
 class _Child:
     destination: Destination
     process: subprocess.Popen[bytes]
+    slot: int
+    """Index of the worker's metrics port after `activation_metrics_port`, reused when freed."""
 
 
 def run_activation(settings: Settings) -> None:
@@ -83,10 +88,12 @@ def _reconcile(settings: Settings, engine: Engine, children: dict[str, _Child]) 
             _stop(children.pop(name))
     for name, destination in wanted.items():
         if name not in children:
-            children[name] = _Child(destination, _start(settings, name))
+            used = {c.slot for c in children.values()}
+            slot = next(i for i in range(len(used) + 1) if i not in used)
+            children[name] = _Child(destination, _start(settings, name, slot), slot)
 
 
-def _start(settings: Settings, name: str) -> subprocess.Popen[bytes]:
+def _start(settings: Settings, name: str, slot: int) -> subprocess.Popen[bytes]:
     log.info("starting activation worker %s", name)
     env = dict(os.environ)
     env["CDP_KAFKA_BOOTSTRAP_SERVERS"] = settings.kafka_bootstrap_servers or ""
@@ -96,6 +103,8 @@ def _start(settings: Settings, name: str) -> subprocess.Popen[bytes]:
     env["CDP_TOPICS__MEMBERSHIP"] = settings.topics.membership
     env["CDP_TOPICS__ACTIVATION_DLQ"] = settings.topics.activation_dlq
     env["CDP_ACTIVATION_GROUP_PREFIX"] = settings.activation_group_prefix
+    base = settings.activation_metrics_port
+    env["CDP_ACTIVATION_METRICS_PORT"] = str(base + slot if base else 0)
     return subprocess.Popen(
         [sys.executable, "-m", "cdp", "activation-worker", name], env=env, stdin=subprocess.DEVNULL
     )

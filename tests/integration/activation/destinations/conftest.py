@@ -175,6 +175,7 @@ def activation_process(settings: Settings, log_path: Path) -> Iterator[subproces
             "CDP_ACTIVATION_RELOAD_SECONDS": str(settings.activation_reload_seconds),
             "CDP_ACTIVATION_CONSENT_SWEEP_SECONDS": str(settings.activation_consent_sweep_seconds),
             "CDP_ACTIVATION_BATCH_WAIT_MS": str(settings.activation_batch_wait_ms),
+            "CDP_ACTIVATION_METRICS_PORT": str(settings.activation_metrics_port),
             "CDP_HOME": str(log_path.parent / "home"),
         }
     )

@@ -6,9 +6,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy.engine import Engine
 
+from cdp.embedded import free_port
 from cdp.settings import Settings
 from tests.conftest import wait_for
 from tests.integration.activation.destinations.conftest import (
@@ -49,6 +51,10 @@ def test_failures_are_retried_until_the_receiver_has_exactly_the_changes(
     changes.append(change("other-segment", 5))
     for i, record in enumerate(changes[:40]):
         receiver.script[record["change_id"]] = list(SCRIPTS[i % 5])
+    metrics_port = free_port()
+    activation_settings = activation_settings.model_copy(
+        update={"activation_metrics_port": metrics_port}
+    )
     with activation_process(activation_settings, tmp_path / "activation.log"):
         publish(activation_settings, changes)
         expected = {c["change_id"] for c in changes[:40]}
@@ -65,6 +71,9 @@ def test_failures_are_retried_until_the_receiver_has_exactly_the_changes(
             timeout=20,
             what="the status to count 40 delivered",
         )
+        metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+    delivered = f'cdp_activation_deliveries_total{{destination="{name}",outcome="delivered"}} 40.0'
+    assert delivered in metrics
     hits = receiver.received("/hook")
     assert receiver.change_ids("/hook") == expected
     assert all(h.signed for h in hits)
