@@ -141,3 +141,29 @@ def test_a_dead_destination_is_dead_lettered_while_a_healthy_one_gets_everything
     assert healthy not in by_origin
     assert status_of(engine, healthy)["delivered"] == 20
     assert status_of(engine, dead)["last_error"]
+
+
+def test_a_restart_mid_retry_loses_nothing(
+    activation_settings: Settings, engine: Engine, receiver: Receiver, apply: Apply, tmp_path: Path
+) -> None:
+    """Offsets are committed only for finished changes: stopping while retrying redelivers them."""
+    name = f"restart-{uuid.uuid4().hex[:6]}"
+    receiver.default = {"/hook": 500}
+    retry = {"max_attempts": 100, "base_backoff_s": 0.05, "max_backoff_s": 0.2, "max_age_s": 600}
+    apply([webhook(name, receiver.url("/hook"), retry=retry)])
+    changes = [change("vip", 4000 + i) for i in range(10)]
+    with activation_process(activation_settings, tmp_path / "first.log"):
+        publish(activation_settings, changes)
+        wait_for(
+            lambda: len(receiver.attempts) == 10 and min(receiver.attempts.values()) >= 3,
+            timeout=60,
+            what="every change to be retrying",
+        )
+        assert status_of(engine, name).get("delivered", 0) == 0
+    receiver.default = {}
+    with activation_process(activation_settings, tmp_path / "second.log"):
+        wait_for(
+            lambda: receiver.change_ids("/hook") == {c["change_id"] for c in changes},
+            timeout=60,
+            what="every change delivered after the restart",
+        )
