@@ -132,6 +132,13 @@ class Settings(BaseSettings):
     metrics_port: int = Field(default=0, ge=0, le=65535)
     """`/healthz`, `/readyz` and `/metrics` of the processor, relay, scheduler and activation
     services (0: off). The collector and the API serve them on their own HTTP port."""
+    activation_batch_max: int = Field(default=500, ge=1)
+    activation_batch_wait_ms: int = Field(default=200, ge=1)
+    activation_reload_seconds: float = Field(default=5.0, gt=0)
+    activation_consent_sweep_seconds: float = Field(default=5.0, gt=0)
+    activation_group_prefix: str = "cdp-activation-"
+    activation_metrics_port: int = Field(default=0, ge=0)
+    """First port of the destination workers' Prometheus metrics (one port each; 0: off)."""
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:

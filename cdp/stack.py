@@ -39,7 +39,7 @@ __all__ = ["EmbeddedServices", "Supervisor", "dev_write_key"]
 log = logging.getLogger(__name__)
 
 #: The services `cdp up` runs, as `cdp` sub-commands; later stages add themselves here.
-SERVICES: tuple[str, ...] = ("collector", "processor", "relay", "api", "scheduler")
+SERVICES: tuple[str, ...] = ("collector", "processor", "relay", "api", "scheduler", "activation")
 #: Services that serve health and metrics on their own HTTP port; the others get a free port.
 HTTP_SERVICES = frozenset({"collector", "api"})
 DATABASE = "cdp"

@@ -160,3 +160,28 @@ def privacy(
     path = output_dir / f"privacy-{report.started_at.strftime('%Y%m%dT%H%M%SZ')}.json"
     path.write_bytes(orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2) + b"\n")
     console.print(f"written to {path}")
+
+
+@app.command("webhook")
+def webhook(
+    changes: Annotated[int, typer.Option(min=100, help="Membership changes delivered.")] = 20_000,
+    profiles: Annotated[int, typer.Option(min=1, help="Distinct profiles behind them.")] = 2_000,
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=256, help="Profiles delivered at once.")
+    ] = 32,
+) -> None:
+    """Membership changes through a destination's faust worker to a local receiver: deliveries/s."""
+    from cdp.bench.webhook import run_webhook_bench
+
+    configure_logging("WARNING")
+    status = Console(stderr=True)
+    try:
+        result = run_webhook_bench(changes, profiles, concurrency, announce=status.print)
+    except CdpError as exc:
+        fail(str(exc))
+    Console().print(
+        f"webhook: {result.delivered} of {result.changes} changes ({result.profiles} profiles, "
+        f"concurrency {result.concurrency}) in {result.seconds:.2f} s = "
+        f"{result.deliveries_per_s:,.0f} deliveries/s; worker CPU "
+        f"{result.worker_cpu_s_per_1000:.3f} s per 1,000"
+    )

@@ -6,7 +6,18 @@ from typing import Annotated
 
 import typer
 
-from cdp.cli import bench, demo, keys, privacy, profile, segments, sources, status, tail
+from cdp.cli import (
+    bench,
+    demo,
+    destinations,
+    keys,
+    privacy,
+    profile,
+    segments,
+    sources,
+    status,
+    tail,
+)
 from cdp.cli.common import fail, settings_for_command
 from cdp.errors import CdpError
 
@@ -20,6 +31,7 @@ app.command("status")(status.status)
 app.command("demo")(demo.demo)
 app.add_typer(privacy.app, name="privacy")
 app.add_typer(keys.app, name="keys")
+app.add_typer(destinations.app, name="destinations")
 
 
 @app.command()
@@ -95,6 +107,28 @@ def scheduler() -> None:
 
     try:
         run_scheduler(settings_for_command())
+    except CdpError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def activation() -> None:
+    """Run delivery to destinations: one faust worker per destination, kept in step with Postgres."""
+    from cdp.activation.destinations.runner import run_activation
+
+    try:
+        run_activation(settings_for_command())
+    except CdpError as exc:
+        fail(str(exc))
+
+
+@app.command("activation-worker", hidden=True)
+def activation_worker(name: str) -> None:
+    """Run the faust worker of one destination (started by `cdp activation`)."""
+    from cdp.activation.destinations.runner import run_worker
+
+    try:
+        run_worker(settings_for_command(), name)
     except CdpError as exc:
         fail(str(exc))
 

@@ -13,6 +13,9 @@ __all__ = [
     "api_keys",
     "audit_log",
     "consumer_offsets",
+    "destination_members",
+    "destination_status",
+    "destinations",
     "events",
     "group_members",
     "groups",
@@ -241,4 +244,35 @@ audit_log = sa.Table(
     sa.Column("outcome", sa.Text, nullable=False),
     sa.Column("detail", JSONB, nullable=False),
     sa.Index("audit_log_at", "at"),
+)
+
+destinations = sa.Table(
+    "destinations",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("definition", JSONB, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
+destination_status = sa.Table(
+    "destination_status",
+    metadata,
+    sa.Column("destination", sa.Text, primary_key=True),
+    sa.Column("delivered", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("aborted", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("suppressed", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("retrying", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text),
+    sa.Column("last_error_at", sa.DateTime(timezone=True)),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
+destination_members = sa.Table(
+    "destination_members",
+    metadata,
+    sa.Column("destination", sa.Text, primary_key=True),
+    sa.Column("segment", sa.Text, primary_key=True),
+    sa.Column("profile_id", sa.BigInteger, primary_key=True),
+    sa.Column("since", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
 )

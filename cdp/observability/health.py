@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
 from cdp.observability.checks import standard_checks
 from cdp.observability.metrics import READY
@@ -35,8 +35,16 @@ class HealthServer:
     """Serves liveness (the service loop's heartbeat), readiness (named checks, e.g. Kafka and
     Postgres) and the Prometheus registry, from a daemon thread."""
 
-    def __init__(self, service: str, host: str, port: int, checks: Mapping[str, Check]) -> None:
+    def __init__(
+        self,
+        service: str,
+        host: str,
+        port: int,
+        checks: Mapping[str, Check],
+        registry: CollectorRegistry = REGISTRY,
+    ) -> None:
         self.service = service
+        self.registry = registry
         self._checks = dict(checks)
         self._beat = time.monotonic()
         self._ready: tuple[float, dict[str, bool]] | None = None
@@ -94,7 +102,7 @@ def _handler(health: HealthServer) -> type[BaseHTTPRequestHandler]:
                 ready = all(checks.values())
                 self._json(200 if ready else 503, {"ready": ready, "checks": checks})
             elif self.path == "/metrics":
-                self._send(200, CONTENT_TYPE_LATEST, generate_latest())
+                self._send(200, CONTENT_TYPE_LATEST, generate_latest(health.registry))
             else:
                 self._json(404, {"code": "not_found", "message": f"no such path: {self.path}"})
 
@@ -114,14 +122,17 @@ def _handler(health: HealthServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def serve_health(settings: Settings, service: str) -> HealthServer | None:
+def serve_health(
+    settings: Settings, service: str, registry: CollectorRegistry = REGISTRY
+) -> HealthServer | None:
     """Start a `HealthServer` on `metrics_host:metrics_port` with the standard Kafka and
     Postgres readiness checks, unless the port is 0 (off); returns it so the service loop can
-    `beat()`."""
+    `beat()`. `registry` is what /metrics serves (a multiprocess collector for a service whose
+    work runs in child processes)."""
     if not settings.metrics_port:
         return None
     server = HealthServer(
-        service, settings.metrics_host, settings.metrics_port, standard_checks(settings)
+        service, settings.metrics_host, settings.metrics_port, standard_checks(settings), registry
     ).start()
     log.info("health and metrics on :%d", server.port, extra={"stage": service})
     return server

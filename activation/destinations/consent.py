@@ -1,0 +1,126 @@
+"""The consent gate, read from Postgres at delivery time, one query per batch.
+
+Consent lives in `profiles.computed -> 'consent' -> <purpose> -> 'granted'` (folded by the
+processor, most restrictive across merges). Reading it when delivering, rather than carrying it in
+the change, means a revocation that happened after the change was published still stops delivery,
+and the membership change schema stays free of consent details.
+
+A consent-gated destination remembers which profiles it holds as "entered" per segment
+(`destination_members`): exits go only to profiles it holds, and a sweep sends an exit for every
+held profile whose consent was revoked since.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+from psycopg import AsyncConnection
+
+__all__ = [
+    "Revoked",
+    "forget_members",
+    "granted_profiles",
+    "held_members",
+    "remember_members",
+    "revoked_members",
+]
+
+#: Namespace of the change ids of exits the consent sweep makes up, so a re-sent one keeps its id.
+REVOCATION_NAMESPACE = uuid.UUID("6f1f0d0e-5b1c-4c55-9a51-2f5c1e2b7a10")
+
+
+def required(purposes: Sequence[str]) -> str:
+    """The JSON a profile's consent must contain for every purpose to be granted."""
+    return orjson.dumps({p: {"granted": True} for p in purposes}).decode()
+
+
+async def granted_profiles(
+    conn: AsyncConnection, purposes: Sequence[str], profile_ids: Iterable[int]
+) -> set[int]:
+    """The profiles among `profile_ids` that granted every purpose (missing means not granted)."""
+    ids = sorted(set(profile_ids))
+    if not purposes:
+        return set(ids)
+    if not ids:
+        return set()
+    cur = await conn.execute(
+        "SELECT id FROM profiles WHERE id = ANY(%s) AND computed -> 'consent' @> %s::jsonb",
+        (ids, required(purposes)),
+    )
+    return {row[0] for row in await cur.fetchall()}
+
+
+async def held_members(
+    conn: AsyncConnection, destination: str, pairs: Iterable[tuple[str, int]]
+) -> set[tuple[str, int]]:
+    """The (segment, profile) pairs among `pairs` the destination holds as entered."""
+    wanted = sorted(set(pairs))
+    if not wanted:
+        return set()
+    cur = await conn.execute(
+        "SELECT segment, profile_id FROM destination_members WHERE destination = %s "
+        "AND (segment, profile_id) IN (SELECT * FROM unnest(%s::text[], %s::bigint[]))",
+        (destination, [p[0] for p in wanted], [p[1] for p in wanted]),
+    )
+    return {(row[0], row[1]) for row in await cur.fetchall()}
+
+
+async def remember_members(
+    conn: AsyncConnection, destination: str, pairs: Sequence[tuple[str, int]]
+) -> None:
+    if pairs:
+        await conn.execute(
+            "INSERT INTO destination_members (destination, segment, profile_id) "
+            "SELECT %s, s, p FROM unnest(%s::text[], %s::bigint[]) AS u(s, p) ON CONFLICT DO NOTHING",
+            (destination, [p[0] for p in pairs], [p[1] for p in pairs]),
+        )
+
+
+async def forget_members(
+    conn: AsyncConnection, destination: str, pairs: Sequence[tuple[str, int]]
+) -> None:
+    if pairs:
+        await conn.execute(
+            "DELETE FROM destination_members WHERE destination = %s "
+            "AND (segment, profile_id) IN (SELECT * FROM unnest(%s::text[], %s::bigint[]))",
+            (destination, [p[0] for p in pairs], [p[1] for p in pairs]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Revoked:
+    """A held profile that no longer grants every purpose: it gets an exit."""
+
+    segment: str
+    version: int
+    profile_id: int
+    change_id: str
+
+
+async def revoked_members(
+    conn: AsyncConnection, destination: str, purposes: Sequence[str], limit: int = 1000
+) -> list[Revoked]:
+    """Held (segment, profile) pairs whose profile lacks a purpose now; deterministic change ids."""
+    cur = await conn.execute(
+        "SELECT m.segment, coalesce(s.version, 0), m.profile_id, "
+        "coalesce(p.computed -> 'consent', '{}'::jsonb)::text "
+        "FROM destination_members m JOIN profiles p ON p.id = m.profile_id "
+        "LEFT JOIN segments s ON s.slug = m.segment "
+        "WHERE m.destination = %s AND NOT coalesce(p.computed -> 'consent' @> %s::jsonb, false) "
+        "ORDER BY m.profile_id LIMIT %s",
+        (destination, required(purposes), limit),
+    )
+    out = []
+    for segment, version, profile_id, consent in await cur.fetchall():
+        seed = f"{destination}:{segment}:{profile_id}:{consent}"
+        change_id = str(uuid.uuid5(REVOCATION_NAMESPACE, seed))
+        out.append(Revoked(segment, int(version), int(profile_id), change_id))
+    return out
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

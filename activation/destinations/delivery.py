@@ -1,0 +1,192 @@
+"""Delivering a batch of membership changes to one destination.
+
+Within a batch the changes are filtered to the destination's segments, gated by consent, grouped
+by profile and sent: one profile's changes one after another in offset order (order per profile is
+kept), different profiles concurrently up to the channel's concurrency. Every change ends delivered,
+aborted (dead-lettered with the reason) or suppressed; the batch returns only then, so the offsets
+the agent commits after it cover finished work only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+
+from psycopg import AsyncConnection
+
+from cdp.activation.destinations import consent
+from cdp.activation.destinations.config import Destination
+from cdp.activation.destinations.errors import DeliveryFailed, DeliveryRetryable
+from cdp.activation.destinations.metrics import ATTEMPTS
+from cdp.activation.destinations.payload import Change, render
+from cdp.activation.destinations.ratelimit import TokenBucket
+from cdp.activation.destinations.retry import deliver_with_retries
+from cdp.activation.destinations.status import StatusRecorder
+
+__all__ = ["DeadLetterSink", "Deliverer", "Send"]
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[Change, bytes], Awaitable[None]]
+"""Send one rendered change once; raises `DeliveryRetryable` or `DeliveryFailed`."""
+
+DeadLetterSink = Callable[[Change, bytes, DeliveryFailed], Awaitable[None]]
+"""Put an aborted change on the activation dead-letter topic; returns once the broker has it."""
+
+
+class Deliverer:
+    """Delivers batches of changes to one destination; one instance per destination."""
+
+    def __init__(
+        self,
+        destination: Destination,
+        send: Send,
+        dead_letter: DeadLetterSink,
+        conn: AsyncConnection,
+        concurrency: int = 16,
+    ) -> None:
+        self.destination = destination
+        self.status = StatusRecorder(destination.name)
+        self._send = send
+        self._dead_letter = dead_letter
+        self._conn = conn
+        self._segments = frozenset(destination.segments)
+        self._bucket = TokenBucket(destination.rate_limit)
+        self._concurrency = concurrency
+        self._lock = asyncio.Lock()
+
+    async def deliver(self, changes: Sequence[Change]) -> None:
+        """Deliver every change of the destination's segments in `changes` (in offset order)."""
+        async with self._lock:
+            wanted = [c for c in changes if c.segment in self._segments]
+            passed = await self._gate(wanted)
+            if len(passed) < len(wanted):
+                self.status.finished("suppressed", len(wanted) - len(passed))
+            done = await self._send_all(passed)
+            await self._track_members(passed, done)
+            await self.status.flush(self._conn)
+
+    async def sweep_consent(self) -> int:
+        """Send an exit for every held profile whose consent was revoked; how many were sent."""
+        purposes = self.destination.consent
+        if not purposes:
+            return 0
+        async with self._lock:
+            revoked = await consent.revoked_members(self._conn, self.destination.name, purposes)
+            now = datetime.now(UTC)
+            exits = [
+                Change(
+                    r.change_id,
+                    r.segment,
+                    r.version,
+                    r.profile_id,
+                    "exited",
+                    now,
+                    {},
+                    [],
+                    "consent_revoked",
+                )
+                for r in revoked
+            ]
+            await self._send_all(exits)
+            pairs = [(c.segment, c.profile_id) for c in exits]
+            await consent.forget_members(self._conn, self.destination.name, pairs)
+            await self.status.flush(self._conn)
+            return len(exits)
+
+    def use_connection(self, conn: AsyncConnection) -> None:
+        """Use `conn` from now on (after the previous one broke)."""
+        self._conn = conn
+
+    async def flush_status(self) -> None:
+        await self.status.flush(self._conn)
+
+    async def _gate(self, changes: list[Change]) -> list[Change]:
+        """The changes the destination may get: entries of consenting profiles, exits it holds."""
+        purposes = self.destination.consent
+        if not purposes:
+            return changes
+        name = self.destination.name
+        granted = await consent.granted_profiles(
+            self._conn, purposes, (c.profile_id for c in changes if c.entered)
+        )
+        held = await consent.held_members(
+            self._conn, name, ((c.segment, c.profile_id) for c in changes if not c.entered)
+        )
+        out = []
+        for change in changes:
+            pair = (change.segment, change.profile_id)
+            if change.entered and change.profile_id in granted:
+                held.add(pair)
+                out.append(change)
+            elif not change.entered and pair in held:
+                held.discard(pair)
+                out.append(change)
+        return out
+
+    async def _send_all(self, changes: list[Change]) -> dict[str, bool]:
+        """Send per profile in order, profiles concurrently; change id -> delivered."""
+        groups: dict[int, list[Change]] = {}
+        for change in changes:
+            groups.setdefault(change.profile_id, []).append(change)
+        done: dict[str, bool] = {}
+        gate = asyncio.Semaphore(self._concurrency)
+
+        async def one_profile(group: list[Change]) -> None:
+            async with gate:
+                for change in group:
+                    done[change.change_id] = await self._one(change)
+
+        await asyncio.gather(*(one_profile(g) for g in groups.values()))
+        return done
+
+    async def _one(self, change: Change) -> bool:
+        """Deliver one change with retries; False if it was aborted (and dead-lettered)."""
+        name = self.destination.name
+        body = render(change, self.destination.traits)
+        waiting = False
+
+        def on_retry(_number: int, exc: DeliveryRetryable, _wait: float) -> None:
+            nonlocal waiting
+            ATTEMPTS.labels(name, "retryable").inc()
+            if waiting:
+                self.status.error(str(exc))
+            else:
+                self.status.retry_started(str(exc))
+                waiting = True
+
+        async def attempt() -> None:
+            await self._bucket.acquire()
+            await self._send(change, body)
+
+        try:
+            await deliver_with_retries(attempt, self.destination.retry, on_retry)
+        except DeliveryFailed as exc:
+            ATTEMPTS.labels(name, "terminal").inc()
+            log.warning("destination %s: change %s aborted: %s", name, change.change_id, exc)
+            self.status.error(str(exc))
+            await self._dead_letter(change, body, exc)
+            self.status.finished("aborted")
+            return False
+        finally:
+            if waiting:
+                self.status.retry_ended()
+        ATTEMPTS.labels(name, "ok").inc()
+        self.status.finished("delivered")
+        return True
+
+    async def _track_members(self, sent: list[Change], done: dict[str, bool]) -> None:
+        """Remember delivered entries and forget exits, for consent-gated destinations."""
+        if not self.destination.consent:
+            return
+        final: dict[tuple[str, int], bool] = {}
+        for change in sent:
+            if change.entered and done.get(change.change_id):
+                final[(change.segment, change.profile_id)] = True
+            elif not change.entered:
+                final[(change.segment, change.profile_id)] = False
+        name = self.destination.name
+        await consent.remember_members(self._conn, name, [p for p, v in final.items() if v])
+        await consent.forget_members(self._conn, name, [p for p, v in final.items() if not v])
