@@ -34,6 +34,7 @@ METRIC_MODULES = (
     "cdp.ingest.observability",
     "cdp.profiles.observability",
     "cdp.activation.observability",
+    "cdp.activation.destinations.metrics",
 )
 
 
@@ -72,7 +73,7 @@ def test_compose_file_is_valid_compose_spec() -> None:
 def test_compose_runs_real_commands_on_real_engines() -> None:
     services = _compose()["services"]
     commands = _cdp_commands()
-    cdp_services = {name: s for name, s in services.items() if "command" in s}
+    cdp_services = {name: s for name, s in services.items() if "build" in s}
     assert {"init", "collector", "processor", "relay", "api", "scheduler", "activation"} <= set(
         cdp_services
     )
@@ -146,7 +147,10 @@ def test_deployments_run_cdp_commands_with_probes_on_served_ports() -> None:
 
 def test_singletons_are_replaced_never_doubled() -> None:
     for _, doc in _manifests():
-        if doc["kind"] == "Deployment" and doc["metadata"]["name"] in ("cdp-relay", "cdp-scheduler"):
+        if doc["kind"] == "Deployment" and doc["metadata"]["name"] in (
+            "cdp-relay",
+            "cdp-scheduler",
+        ):
             assert doc["spec"]["replicas"] == 1
             assert doc["spec"]["strategy"] == {"type": "Recreate"}
 
