@@ -150,6 +150,7 @@ class BatchApplier:
             events={e.event if e.type == "track" else e.name for e in events},
             groups=any(e.type == "group" for e in events),
             merged=bool(merged_away),
+            consent=any(p.consent_decided for p in state.profiles.values()),
         )
         return self._segments.after_batch(conn, [*touched, *merged_away], changed)
 
@@ -238,7 +239,8 @@ def _fold_event(profile: ProfileState, event: InEvent) -> None:
         changed = fold_traits(profile.traits, profile.trait_times, incoming, event.at)
         if changed:
             profile.changed_traits |= changed
-    fold_computed(profile.computed, event.fold_input(), event.at)
+    if fold_computed(profile.computed, event.fold_input(), event.at):
+        profile.consent_decided = True
     profile.dirty = True
 
 
