@@ -178,9 +178,7 @@ def test_a_profile_made_and_merged_away_in_one_batch_is_in_the_merge_history(
 
     assert profile_of(pipeline_settings, "anonymous_id", "phone") == sam
     assert timeline(pipeline_settings, sam) == ["a1", "b1", "b2"]
-    assert query(pipeline_settings, "SELECT merge_count FROM profiles WHERE id = %s", sam) == [
-        (1,)
-    ]
+    assert query(pipeline_settings, "SELECT merge_count FROM profiles WHERE id = %s", sam) == [(1,)]
     assert query(
         pipeline_settings, "SELECT from_profile, into_profile, message_id FROM merges"
     ) == [(phone, sam, "b2")]
