@@ -1,8 +1,8 @@
 """Segment evaluation inside the processor's batch transaction.
 
 Only profiles the batch changed are evaluated, and only against segments that read something the
-batch changed (traits, computed traits, event names, groups); merged-away profiles are evaluated
-too, so they exit everything they were in.
+batch changed (traits, computed traits, event names, groups, consent decisions); merged-away
+profiles are evaluated too, so they exit everything they were in.
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ class BatchChanges:
     events: set[str | None] = field(default_factory=set)
     groups: bool = False
     merged: bool = False
+    consent: bool = False
+    """Some profile took a consent decision (`context.consent.categoryPreferences`)."""
 
     def computed(self) -> frozenset[str]:
         return ALWAYS_CHANGED | {f"events.{name}" for name in self.events if name}
@@ -70,6 +72,7 @@ class IncrementalSegments:
                 computed=computed,
                 events=changes.events,
                 groups=changes.groups,
+                consent=changes.consent,
             )
         ]
         return len(evaluate_segments(conn, segments, ids, self._codec, self._topic, "evaluation"))

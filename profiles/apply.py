@@ -115,7 +115,7 @@ class BatchApplier:
 
         _copy_timeline(conn, timeline, final)
         write_groups(conn, groups, final)
-        changes = self._write_changes(conn, state, final)
+        changes = self._write_changes(conn, state, final, real)
         memberships = self._evaluate_segments(conn, state, events, final)
         save_offsets(conn, self._group, self._topic, next_offsets)
         created = sum(1 for p in state.profiles.values() if p.is_new and p.merged_into is None)
@@ -150,6 +150,7 @@ class BatchApplier:
             events={e.event if e.type == "track" else e.name for e in events},
             groups=any(e.type == "group" for e in events),
             merged=bool(merged_away),
+            consent=any(p.consent_decided for p in state.profiles.values()),
         )
         return self._segments.after_batch(conn, [*touched, *merged_away], changed)
 
@@ -182,14 +183,18 @@ class BatchApplier:
         return timeline, groups
 
     def _write_changes(
-        self, conn: Connection[Any], state: BatchState, final: Callable[[int], int]
+        self,
+        conn: Connection[Any],
+        state: BatchState,
+        final: Callable[[int], int],
+        real: dict[int, int],
     ) -> int:
         now = int(time.time() * 1000)
         rows: list[tuple[str, bytes, bytes]] = []
         merged_into: dict[int, list[int]] = {}
         for merge in state.merges:
-            if not state.profiles[merge.from_profile].is_new:
-                merged_into.setdefault(final(merge.into_profile), []).append(merge.from_profile)
+            merged_from = real.get(merge.from_profile, merge.from_profile)
+            merged_into.setdefault(final(merge.into_profile), []).append(merged_from)
         reasons = {final(m.into_profile): (m.reason, m.message_id) for m in state.merges}
         for profile in state.profiles.values():
             if profile.merged_into is not None:
@@ -238,7 +243,8 @@ def _fold_event(profile: ProfileState, event: InEvent) -> None:
         changed = fold_traits(profile.traits, profile.trait_times, incoming, event.at)
         if changed:
             profile.changed_traits |= changed
-    fold_computed(profile.computed, event.fold_input(), event.at)
+    if fold_computed(profile.computed, event.fold_input(), event.at):
+        profile.consent_decided = True
     profile.dirty = True
 
 

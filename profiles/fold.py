@@ -97,8 +97,9 @@ def combine_traits(
                 into.pop(name, None)
 
 
-def fold_computed(computed: dict[str, Any], event: dict[str, Any], at: int) -> None:
-    """Count one event (its type, name, properties, context) into the computed traits."""
+def fold_computed(computed: dict[str, Any], event: dict[str, Any], at: int) -> bool:
+    """Count one event (its type, name, properties, context) into the computed traits; whether
+    it took a consent decision (so segments reading consent must be re-evaluated)."""
     computed["first_seen"] = min(computed.get("first_seen", at), at)
     computed["last_seen"] = max(computed.get("last_seen", at), at)
     computed["event_count"] = computed.get("event_count", 0) + 1
@@ -113,23 +114,28 @@ def fold_computed(computed: dict[str, Any], event: dict[str, Any], at: int) -> N
     elif kind == "screen":
         computed["screen_views"] = computed.get("screen_views", 0) + 1
     context = event.get("context") or {}
-    _fold_consent(computed, context, at)
+    decided = _fold_consent(computed, context, at)
     kept = {k: context[k] for k in CONTEXT_KEYS if k in context}
     if kept and _later_context(at, kept, computed):
         computed["last_context"] = kept
         computed["last_context_at"] = at
+    return decided
 
 
-def _fold_consent(computed: dict[str, Any], context: dict[str, Any], at: int) -> None:
-    """Consent per purpose from Segment's `context.consent.categoryPreferences`, by event time."""
+def _fold_consent(computed: dict[str, Any], context: dict[str, Any], at: int) -> bool:
+    """Consent per purpose from Segment's `context.consent.categoryPreferences`, by event time;
+    whether a decision was taken (as `cdp.privacy.consent.fold_decision` takes one)."""
     consent = context.get("consent")
     preferences = consent.get("categoryPreferences") if isinstance(consent, dict) else None
     if not isinstance(preferences, dict):
-        return
+        return False
     held = computed.setdefault("consent", {})
+    decided = False
     for purpose, granted in preferences.items():
         if isinstance(granted, bool) and at >= held.get(purpose, {}).get("at", at):
             held[purpose] = {"granted": granted, "at": at}
+            decided = True
+    return decided
 
 
 def _combine_consent(into: dict[str, Any], other: dict[str, Any]) -> None:

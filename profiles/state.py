@@ -35,6 +35,7 @@ class ProfileState:
     merged_into: int | None = None
     changed_traits: set[str] = field(default_factory=set)
     identifiers_added: bool = False
+    consent_decided: bool = False
 
 
 @dataclass(slots=True)

@@ -188,10 +188,9 @@ def load_state(conn: Connection[Any], identifiers: Sequence[Identifier]) -> Batc
 
 
 def allocate_ids(conn: Connection[Any], state: BatchState) -> dict[int, int]:
-    """Real ids for the batch's new profiles that survived it; temp id → real id."""
-    new = sorted(
-        (p.id for p in state.profiles.values() if p.is_new and p.merged_into is None), reverse=True
-    )
+    """Real ids for the batch's new profiles, also those it merged away (their merges are
+    recorded like any other); temp id → real id."""
+    new = sorted((p.id for p in state.profiles.values() if p.is_new), reverse=True)
     if not new:
         return {}
     rows = conn.execute(
@@ -202,11 +201,11 @@ def allocate_ids(conn: Connection[Any], state: BatchState) -> dict[int, int]:
 
 
 INSERT_PROFILES = (
-    "INSERT INTO profiles (id, traits, trait_times, computed, merge_count, created_at) "
-    "OVERRIDING SYSTEM VALUE "
-    "SELECT r.id, r.traits, r.trait_times, r.computed, r.merge_count, r.created "
+    "INSERT INTO profiles (id, traits, trait_times, computed, merge_count, merged_into, "
+    "created_at) OVERRIDING SYSTEM VALUE "
+    "SELECT r.id, r.traits, r.trait_times, r.computed, r.merge_count, r.merged_into, r.created "
     "FROM jsonb_to_recordset(%s::jsonb) AS r(id bigint, traits jsonb, trait_times jsonb, "
-    "computed jsonb, merge_count integer, created timestamptz)"
+    "computed jsonb, merge_count integer, merged_into bigint, created timestamptz)"
 )
 UPDATE_PROFILES = (
     "UPDATE profiles p SET traits = r.traits, trait_times = r.trait_times, computed = r.computed, "
@@ -238,17 +237,18 @@ def write_state(conn: Connection[Any], state: BatchState, real: dict[int, int]) 
     updates = []
     for p in state.profiles.values():
         if p.is_new:
-            if p.merged_into is None:
-                new_rows.append(
-                    {
-                        "id": real[p.id],
-                        "traits": p.traits,
-                        "trait_times": p.trait_times,
-                        "computed": p.computed,
-                        "merge_count": p.merge_count,
-                        "created": timestamp(p.created_ms),
-                    }
-                )
+            new_rows.append(
+                {
+                    "id": real[p.id],
+                    "traits": p.traits,
+                    "trait_times": p.trait_times,
+                    "computed": p.computed,
+                    "merge_count": p.merge_count,
+                    "created": timestamp(p.created_ms),
+                }
+            )
+            if p.merged_into is not None:  # made and merged away in this batch
+                new_rows[-1]["merged_into"] = rid(p.merged_into)
         elif p.dirty:
             updates.append(
                 {
@@ -278,18 +278,25 @@ def write_state(conn: Connection[Any], state: BatchState, real: dict[int, int]) 
         ]
         if idents:
             cur.execute(UPSERT_IDENTIFIERS, (json_param(idents),))
-        _write_merges(cur, state, rid)
+        _write_merges(cur, state, rid, real)
 
 
-def _write_merges(cur: Any, state: BatchState, rid: Any) -> None:
-    """Record merges of stored profiles and re-point their timeline and group memberships."""
-    stored = [m for m in state.merges if not state.profiles[m.from_profile].is_new]
-    if not stored:
+def _write_merges(cur: Any, state: BatchState, rid: Any, real: dict[int, int]) -> None:
+    """Record every merge, also of profiles made in this batch (under their real ids), and
+    re-point the timeline and group memberships of stored ones (a new profile's rows are
+    written with the survivor's id in the first place)."""
+    if not state.merges:
         return
     cur.executemany(
         "INSERT INTO merges (from_profile, into_profile, reason, message_id) VALUES (%s, %s, %s, %s)",
-        [(m.from_profile, rid(m.into_profile), m.reason, m.message_id) for m in stored],
+        [
+            (real.get(m.from_profile, m.from_profile), rid(m.into_profile), m.reason, m.message_id)
+            for m in state.merges
+        ],
     )
+    stored = [m for m in state.merges if not state.profiles[m.from_profile].is_new]
+    if not stored:
+        return
     moves = [(rid(m.from_profile), m.from_profile) for m in stored]
     cur.executemany("UPDATE events SET profile_id = %s WHERE profile_id = %s", moves)
     cur.executemany(

@@ -245,3 +245,42 @@ def test_the_processor_keeps_memberships_current_as_events_arrive(
         c.value["reason"]
         for c in read_all(membership_settings, membership_settings.topics.membership)
     } == {"evaluation"}
+
+
+def consent_context(granted: bool) -> dict[str, Any]:
+    return {"consent": {"categoryPreferences": {"marketing": granted}}}
+
+
+def test_a_consent_only_segment_follows_consent_carried_by_events(
+    membership_settings: Settings,
+    sender: EventSender,  # noqa: F811
+    processed: Callable[[], None],  # noqa: F811
+) -> None:
+    """A batch whose only change to the profile is its consent re-evaluates the segments that
+    read consent, as a decision through the consent API does."""
+    slug = f"marketable-{membership_settings.processor_group}"
+    apply(
+        membership_settings,
+        {
+            "slug": slug,
+            "name": "Marketable",
+            "condition": {"consent": {"purpose": "marketing"}},
+        },
+    )
+    with RunningProcessor(membership_settings):
+        sender.send({"type": "identify", "userId": "cora", "traits": {"plan": "gold"}})
+        processed()
+        cora = profile_of(membership_settings, "user_id", "cora")
+        assert members(membership_settings, slug) == set()
+
+        sender.send(
+            {"type": "page", "userId": "cora", "name": "Home", "context": consent_context(True)}
+        )
+        processed()
+        assert members(membership_settings, slug) == {cora}, "granted: entered"
+
+        sender.send(
+            {"type": "page", "userId": "cora", "name": "Home", "context": consent_context(False)}
+        )
+        processed()
+        assert members(membership_settings, slug) == set(), "revoked: exited"

@@ -9,7 +9,11 @@ import pytest
 from cdp.activation import OutboxRelay
 from cdp.settings import Settings
 from tests.integration.profiles.conftest import EventSender, RunningProcessor, query
-from tests.integration.profiles.test_identity_scenarios import at, profile_of
+from tests.integration.profiles.test_identity_scenarios import (
+    at,
+    merge_within_one_batch,
+    profile_of,
+)
 from tests.kafka_helpers import read_all
 
 pytestmark = pytest.mark.integration
@@ -76,3 +80,20 @@ def test_created_updated_and_merged_changes_are_published(
         c.key == str(c.value["profile_id"]).encode()
         for c in read_all(pipeline_settings, pipeline_settings.topics.profile_changes)
     )
+
+
+def test_a_merge_of_a_profile_made_in_the_same_batch_is_published(
+    pipeline_settings: Settings, sender: EventSender, processed: Callable[[], None]
+) -> None:
+    sam, phone = merge_within_one_batch(pipeline_settings, sender, processed)
+
+    OutboxRelay(pipeline_settings).relay_once()
+
+    changes = [
+        c.value for c in read_all(pipeline_settings, pipeline_settings.topics.profile_changes)
+    ]
+    [merged] = [c for c in changes if c["kind"] == "merged"]
+    assert merged["profile_id"] == sam
+    assert merged["merged_from"] == [phone]
+    assert merged["message_id"] == "b2"
+    assert "anonymous_id:phone" in merged["identifiers"]

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from cdp.db import create_engine
+from cdp.profiles.read import profile_merges
 from cdp.settings import Settings
 from tests.integration.profiles.conftest import EventSender, RunningProcessor, query
 
@@ -140,6 +142,55 @@ def test_second_device_merges_into_the_oldest_profile_and_moves_its_timeline(
     assert query(
         pipeline_settings, "SELECT merged_into FROM profiles WHERE id = %s", phone_profile
     ) == [(sam,)]
+
+
+def merge_within_one_batch(
+    settings: Settings, sender: EventSender, processed: Callable[[], None]
+) -> tuple[int, int]:
+    """Sam logs in on a laptop; later a phone browses and logs in, both events read in one batch,
+    so the phone's profile is made and merged away inside that batch. (sam, phone profile)."""
+    sender.send(
+        {"type": "identify", "anonymousId": "laptop", "userId": "sam", "messageId": "a1",
+         "timestamp": at(1)},
+    )  # fmt: skip
+    with RunningProcessor(settings):
+        processed()
+    sender.send(
+        {"type": "track", "anonymousId": "phone", "event": "App Opened", "messageId": "b1",
+         "timestamp": at(2)},
+        {"type": "identify", "anonymousId": "phone", "userId": "sam", "messageId": "b2",
+         "timestamp": at(3)},
+    )  # fmt: skip
+    with RunningProcessor(settings):
+        processed()
+    sam = profile_of(settings, "user_id", "sam")
+    assert sam is not None
+    [(phone,)] = query(settings, "SELECT id FROM profiles WHERE merged_into = %s", sam)
+    return sam, phone
+
+
+def test_a_profile_made_and_merged_away_in_one_batch_is_in_the_merge_history(
+    pipeline_settings: Settings, sender: EventSender, processed: Callable[[], None]
+) -> None:
+    """Its events and identifiers were real: the merge is recorded like any other, so the
+    survivor's merge_count and its `/merges` history agree."""
+    sam, phone = merge_within_one_batch(pipeline_settings, sender, processed)
+
+    assert profile_of(pipeline_settings, "anonymous_id", "phone") == sam
+    assert timeline(pipeline_settings, sam) == ["a1", "b1", "b2"]
+    assert query(pipeline_settings, "SELECT merge_count FROM profiles WHERE id = %s", sam) == [(1,)]
+    assert query(
+        pipeline_settings, "SELECT from_profile, into_profile, message_id FROM merges"
+    ) == [(phone, sam, "b2")]
+    engine = create_engine(pipeline_settings, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            history = profile_merges(conn, sam)
+            away = profile_merges(conn, phone)
+    finally:
+        engine.dispose()
+    assert [(m["from_profile"], m["into_profile"]) for m in history] == [(str(phone), str(sam))]
+    assert away == history
 
 
 def test_second_user_on_a_shared_device_is_not_merged_with_the_first(

@@ -114,3 +114,11 @@ def test_conflicting_consent_across_a_merge_is_the_most_restrictive() -> None:
     combine_computed(granted, revoked)
     assert granted["consent"]["marketing"]["granted"] is False
     assert granted["consent"]["ads"]["granted"] is True
+
+
+def test_folding_says_whether_the_event_took_a_consent_decision() -> None:
+    computed: dict[str, Any] = {}
+    assert fold_computed(computed, {"type": "track", "event": "x"}, 10) is False
+    assert fold_computed(computed, consent_event(marketing=True), 10) is True
+    assert fold_computed(computed, consent_event(marketing=False), 5) is False, "older"
+    assert fold_computed(computed, consent_event(marketing=True), 20) is True, "a later decision"
