@@ -23,6 +23,7 @@ from cdp.profiles import copytext
 from cdp.profiles.events import InEvent
 from cdp.profiles.fold import fold_computed, fold_traits
 from cdp.profiles.groups import GroupCalls, write_groups
+from cdp.profiles.identifiers import IdentifierExtractor
 from cdp.profiles.offsets import claim_offsets, save_offsets
 from cdp.profiles.state import BatchState, ProfileState
 from cdp.profiles.store import (
@@ -79,6 +80,7 @@ class BatchApplier:
         self._topic = topic
         self._changes_topic = changes_topic
         self._segments = segments
+        self._extractor = IdentifierExtractor(rules)
 
     def apply(
         self, conn: Connection[Any], batch: list[InEvent], next_offsets: dict[int, int]
@@ -153,9 +155,9 @@ class BatchApplier:
         and write their timeline text (and compute their advisory-lock keys, which are cached).
         It reads nothing but the events, so the processor runs it in another thread while the
         previous batch is being written."""
-        rules = self._rules
+        extract = self._extractor.extract
         for event in events:
-            event.identifiers = extract_identifiers(event.as_identity_input(), rules)
+            event.identifiers = extract(event)
             event.timeline = _timeline_rest(event)
             for identifier in event.identifiers:
                 cached_lock_key(identifier)
@@ -165,9 +167,12 @@ class BatchApplier:
     ) -> tuple[_Timeline, GroupCalls]:
         timeline = _Timeline([])
         groups = GroupCalls()
+        rules = self._rules
         for event, ids in zip(events, idents, strict=True):
-            resolution = resolve(ids, state, self._rules)
-            profile = state.apply(resolution, event.at, event.message_id)
+            profile = state.sole_holder(ids)
+            if profile is None:
+                resolution = resolve(ids, state, rules)
+                profile = state.apply(resolution, event.at, event.message_id)
             state.touch(ids, profile, event.at)
             _fold_event(profile, event)
             rest = event.timeline if event.timeline is not None else _timeline_rest(event)
