@@ -23,7 +23,6 @@ from cdp.profiles import copytext
 from cdp.profiles.events import InEvent
 from cdp.profiles.fold import fold_computed, fold_traits
 from cdp.profiles.groups import GroupCalls, write_groups
-from cdp.profiles.identifiers import IdentifierExtractor
 from cdp.profiles.offsets import claim_offsets, save_offsets
 from cdp.profiles.state import BatchState, ProfileState
 from cdp.profiles.store import (
@@ -80,7 +79,6 @@ class BatchApplier:
         self._topic = topic
         self._changes_topic = changes_topic
         self._segments = segments
-        self._extractor = IdentifierExtractor(rules)
 
     def apply(
         self, conn: Connection[Any], batch: list[InEvent], next_offsets: dict[int, int]
@@ -155,9 +153,9 @@ class BatchApplier:
         and write their timeline text (and compute their advisory-lock keys, which are cached).
         It reads nothing but the events, so the processor runs it in another thread while the
         previous batch is being written."""
-        extract = self._extractor.extract
+        rules = self._rules
         for event in events:
-            event.identifiers = extract(event)
+            event.identifiers = extract_identifiers(event.as_identity_input(), rules)
             event.timeline = _timeline_rest(event)
             for identifier in event.identifiers:
                 cached_lock_key(identifier)
