@@ -171,9 +171,12 @@ class BatchApplier:
     ) -> tuple[_Timeline, GroupCalls]:
         timeline = _Timeline([])
         groups = GroupCalls()
+        rules = self._rules
         for event, ids in zip(events, idents, strict=True):
-            resolution = resolve(ids, state, self._rules)
-            profile = state.apply(resolution, event.at, event.message_id)
+            profile = state.sole_holder(ids)
+            if profile is None:
+                resolution = resolve(ids, state, rules)
+                profile = state.apply(resolution, event.at, event.message_id)
             state.touch(ids, profile, event.at)
             _fold_event(profile, event)
             rest = event.timeline if event.timeline is not None else _timeline_rest(event)

@@ -109,6 +109,28 @@ class BatchState:
             self._attach(identifier, profile, at)
         return profile
 
+    def sole_holder(self, identifiers: list[Identifier]) -> ProfileState | None:
+        """The profile holding every one of `identifiers`, if one does (else None, and for none).
+
+        Such an event belongs to that profile and changes nothing in the graph: it is what
+        `resolve` returns for it (one matched profile, nothing new to attach, so no limit can
+        break), found without sorting or checking anything. Most events of known visitors
+        are like that, so the processor asks this first.
+        """
+        if not identifiers:
+            return None
+        rows = self.identifiers
+        row = rows.get(identifiers[0])
+        if row is None:
+            return None
+        holder = row.profile_id
+        for identifier in identifiers[1:]:
+            row = rows.get(identifier)
+            if row is None or row.profile_id != holder:
+                return None
+        profile = self.profiles[holder]
+        return profile if profile.merged_into is None else None
+
     def touch(self, identifiers: list[Identifier], profile: ProfileState, at: int) -> None:
         """Record that the event's identifiers held by `profile` were seen at `at`."""
         for identifier in identifiers:
