@@ -27,9 +27,13 @@ __all__ = ["Scheduler", "SchedulerPass"]
 
 log = logging.getLogger(__name__)
 
-#: Profiles per backfill transaction: large enough for set-based SQL to pay off, small enough
-#: that the processor never waits long on the rows a chunk locks.
-BACKFILL_CHUNK = 20000
+#: Profiles per backfill transaction. Each chunk is one set-based INSERT and DELETE, so its
+#: fixed cost (lock query, commit, outbox COPY) is what the size amortises: over 300,000 bench
+#: profiles 5,000 took 12.7 µs of CPU per profile (bench + Postgres), 20,000 took 11.9 and
+#: 50,000 took 11.4, and the wall time on a loaded machine fell from 12.6 s to 7.8 s (5,000 →
+#: 20,000: a quarter of the commits). Rows stay locked for the chunk's duration, about 0.25 s
+#: at 20,000 on an idle core, which a processor batch touching one of them waits out.
+BACKFILL_CHUNK = 20_000
 #: Window checks handled per transaction.
 CHECKS_PER_PASS = 5000
 
