@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from psycopg import Connection
 
 from cdp.activation.catalog import ActiveSegment, load_active
+from cdp.activation.relay import notify_outbox
 from cdp.activation.segments import live_members_query, next_boundary
 from cdp.db.compile import execute
 from cdp.db.tables import profiles
@@ -171,6 +172,7 @@ def write_outbox(
         lines.append(f"{segment.definition.topic}\t{key}\t{NULL if tombstone else value}\n")
     with conn.cursor() as cur, cur.copy("COPY outbox (topic, key, value) FROM STDIN") as copy:
         copy.write("".join(lines))
+    notify_outbox(conn)
 
 
 #: Per profile: the emitted traits (in the stored order) and "type:value" identifiers.

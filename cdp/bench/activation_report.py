@@ -65,6 +65,8 @@ class ActivationReport:
                 "matched_changes": lat.matched_changes,
                 "unexpected_changes": lat.unexpected_changes,
                 "ms": _rounded(lat.latencies_ms, 1),
+                "to_outbox_ms": _rounded(lat.to_outbox_ms, 1),
+                "outbox_to_kafka_ms": _rounded(lat.outbox_to_kafka_ms, 1),
                 "p99_ms_by_segment": _rounded(lat.by_segment_p99_ms, 1),
                 "goal_p99_ms": GOAL_P99_MS,
                 "relay_poll_ms": lat.relay_poll_ms,
@@ -130,6 +132,8 @@ def _rows(report: ActivationReport) -> list[tuple[str, str]]:
         rows += [
             ("membership latency p50 / p99 / max", " / ".join(_ms(ms[k]) for k in ("p50", "p99", "max"))
                                                    + "  " + _verdict(goals["p99_latency"], "p99 < 2 s")),
+            ("  event → outbox row p50 / p99", " / ".join(_ms(lat.to_outbox_ms[k]) for k in ("p50", "p99"))),
+            ("  outbox row → consumer p50 / p99", " / ".join(_ms(lat.outbox_to_kafka_ms[k]) for k in ("p50", "p99"))),
             ("  p99 by segment", ", ".join(f"{k} {_ms(v)}" for k, v in lat.by_segment_p99_ms.items())),
             ("  offered", f"{lat.offered_rate:,.0f} events/s (achieved {lat.achieved_rate:,.0f},"
                           f" {lat.events:,} events)"),

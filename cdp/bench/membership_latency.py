@@ -5,7 +5,8 @@ events trigger at a known event: `active` (computed `event_count >= 1`) at a use
 `buyers` (an `Order Completed`) at the user's first order; `whales` is evaluated on every batch
 but never entered. Events of fresh users are offered at a fixed rate; a consumer reads
 `cdp.segments.membership`, and each entry is timed from the produce() of the event that
-triggered it to the moment the consumer received it.
+triggered it to the moment the consumer received it (wall clock, one machine), and split at the
+change's `at`, stamped when the processor wrote the outbox row.
 """
 
 from __future__ import annotations
@@ -63,6 +64,11 @@ class LatencyResult:
     unexpected_changes: int
     """Changes of paced users that no event explains (wrong segment, exit, duplicate)."""
     latencies_ms: dict[str, float | None]
+    to_outbox_ms: dict[str, float | None]
+    """From produce() to the change's `at`, stamped when the processor wrote its outbox row:
+    broker, processor batching and the batch's transaction."""
+    outbox_to_kafka_ms: dict[str, float | None]
+    """From `at` to the consumer: the commit, the relay's wait and publish, the consumer's fetch."""
     by_segment_p99_ms: dict[str, float | None]
     relay_poll_ms: int
     batch_wait_ms: int
@@ -87,6 +93,15 @@ def bench_segments(run_id: str) -> dict[str, SegmentDefinition]:
         )
         for role, condition in definitions.items()
     }
+
+
+#: A change read from the topic: segment, user, entered/exited, received at, its `at`.
+Change = tuple[str, str, str, float, float]
+
+
+def _epoch_s(at: datetime | int) -> float:
+    """The record's `at` (timestamp-millis: a datetime when decoded) in epoch seconds."""
+    return at.timestamp() if isinstance(at, datetime) else at / 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +149,8 @@ def expected_triggers(events: list[_Event], slugs: dict[str, str]) -> dict[tuple
 
 
 class _ChangeReader:
-    """Consumes the membership topic in a thread: (segment, user, change, receive time) each."""
+    """Consumes the membership topic in a thread: (segment, user, change, receive time, `at`)
+    each, times in epoch seconds."""
 
     def __init__(self, settings: Settings, codec: Codec, group: str) -> None:
         self._consumer = Consumer(
@@ -151,7 +167,7 @@ class _ChangeReader:
         self._codec = codec
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self.changes: list[tuple[str, str, str, float]] = []
+        self.changes: list[Change] = []
         self.error: str | None = None
         self._thread = threading.Thread(target=self._run, name="membership-reader", daemon=True)
 
@@ -164,7 +180,7 @@ class _ChangeReader:
         self._thread.join(10)
         self._consumer.close()
 
-    def snapshot(self) -> list[tuple[str, str, str, float]]:
+    def snapshot(self) -> list[Change]:
         with self._lock:
             return list(self.changes)
 
@@ -173,7 +189,7 @@ class _ChangeReader:
             message = self._consumer.poll(0.05)
             if message is None:
                 continue
-            received = time.monotonic()
+            received = time.time()
             error, value = message.error(), message.value()
             if error is not None or value is None:
                 if error is not None and error.code() != KafkaError._PARTITION_EOF:
@@ -183,7 +199,15 @@ class _ChangeReader:
             users = [i.partition(":")[2] for i in record["identifiers"]]
             with self._lock:
                 for user in users:
-                    self.changes.append((record["segment"], user, record["change"], received))
+                    self.changes.append(
+                        (
+                            record["segment"],
+                            user,
+                            record["change"],
+                            received,
+                            _epoch_s(record["at"]),
+                        )
+                    )
 
 
 def measure_membership_latency(
@@ -222,7 +246,7 @@ def measure_membership_latency(
         producer.flush(30)
         warm_users = {e.user for e in warmup}
         _wait(
-            lambda: warm_users <= {u for s, u, _, _ in reader.snapshot() if s == slugs["active"]},
+            lambda: warm_users <= {c[1] for c in reader.snapshot() if c[0] == slugs["active"]},
             processor,
             relay,
             reader,
@@ -235,9 +259,10 @@ def measure_membership_latency(
         while produced < len(paced):
             now = time.monotonic()
             due = min(len(paced), int((now - started) * rate) + 1)
+            wall = time.time()
             for n in range(produced, due):
                 producer.produce(topic, paced[n].value, paced[n].key)
-                sent_at[n] = now
+                sent_at[n] = wall
             produced = due
             producer.poll(0)
             time.sleep(max(0.0, min(PACE_TICK_S, started + produced / rate - time.monotonic())))
@@ -254,7 +279,7 @@ def measure_membership_latency(
 
 def _seen(reader: _ChangeReader, expected: dict[tuple[str, str], int]) -> int:
     return len(
-        {(s, u) for s, u, c, _ in reader.snapshot() if c == "entered" and (s, u) in expected}
+        {(c[0], c[1]) for c in reader.snapshot() if c[2] == "entered" and (c[0], c[1]) in expected}
     )
 
 
@@ -283,7 +308,7 @@ def _wait(
 
 
 def _result(
-    changes: list[tuple[str, str, str, float]],
+    changes: list[Change],
     expected: dict[tuple[str, str], int],
     sent_at: list[float],
     slugs: dict[str, str],
@@ -296,19 +321,23 @@ def _result(
 ) -> LatencyResult:
     """Each expected entry's first arrival against its trigger's send time."""
     paced_users = {u for _, u in expected}
-    first: dict[tuple[str, str], float] = {}
+    first: dict[tuple[str, str], tuple[float, float]] = {}
     unexpected = 0
-    for segment, user, change, received in changes:
+    for segment, user, change, received, at in changes:
         if user not in paced_users:
             continue
         key = (segment, user)
         if change != "entered" or key not in expected or key in first:
             unexpected += 1
             continue
-        first[key] = received
+        first[key] = (received, at)
     latencies: dict[str, list[float]] = {slug: [] for slug in slugs.values()}
-    for key, received in first.items():
-        latencies[key[0]].append((received - sent_at[expected[key]]) * 1000)
+    to_outbox, to_kafka = [], []
+    for key, (received, at) in first.items():
+        sent = sent_at[expected[key]]
+        latencies[key[0]].append((received - sent) * 1000)
+        to_outbox.append((at - sent) * 1000)
+        to_kafka.append((received - at) * 1000)
     every = [ms for values in latencies.values() for ms in values]
     return LatencyResult(
         offered_rate=rate,
@@ -323,6 +352,8 @@ def _result(
             "p99": percentile(every, 99),
             "max": percentile(every, 100),
         },
+        to_outbox_ms={"p50": percentile(to_outbox, 50), "p99": percentile(to_outbox, 99)},
+        outbox_to_kafka_ms={"p50": percentile(to_kafka, 50), "p99": percentile(to_kafka, 99)},
         by_segment_p99_ms={role: percentile(latencies[slug], 99) for role, slug in slugs.items()},
         relay_poll_ms=settings.relay_poll_ms,
         batch_wait_ms=settings.processor_batch_wait_ms,
