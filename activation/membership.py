@@ -9,6 +9,8 @@ membership; an exit is a tombstone).
 
 from __future__ import annotations
 
+import json
+import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -21,12 +23,19 @@ import sqlalchemy as sa
 from psycopg import Connection
 
 from cdp.activation.catalog import ActiveSegment, load_active
+from cdp.activation.relay import notify_outbox
 from cdp.activation.segments import live_members_query, next_boundary
 from cdp.db.compile import execute
 from cdp.db.tables import profiles
 from cdp.schemas import MEMBERSHIP_CHANGE, Codec
 
-__all__ = ["MembershipChange", "SegmentCache", "evaluate_segments", "write_outbox"]
+__all__ = [
+    "MembershipChange",
+    "SegmentCache",
+    "array_text",
+    "evaluate_segments",
+    "write_outbox",
+]
 
 
 @dataclass(frozen=True)
@@ -133,43 +142,94 @@ def write_outbox(
     membership_topic: str,
     reason: str,
 ) -> None:
-    """Queue each change for the relay: to the membership topic, and to the segment's topic."""
+    """Queue each change for the relay, in order: to the membership topic, and to the segment's
+    topic (an exit is a tombstone there). One COPY for all the rows."""
     if not changes:
         return
-    ids = sorted({c.profile_id for c in changes})
-    traits = dict(
-        conn.execute("SELECT id, traits FROM profiles WHERE id = ANY(%s)", (ids,)).fetchall()
-    )
-    idents: dict[int, list[tuple[str, str]]] = {}
-    for t, v, p in conn.execute(
-        "SELECT id_type, id_value, profile_id FROM identifiers WHERE profile_id = ANY(%s) ORDER BY id_type, id_value",
-        (ids,),
-    ).fetchall():
-        idents.setdefault(p, []).append((t, v))
+    emitted = _emitted(conn, changes)
     now_ms = int(time.time() * 1000)
-    rows: list[tuple[str, bytes, bytes | None]] = []
+    lines: list[str] = []
     for change in changes:
-        emit = change.segment.definition.emit
+        segment = change.segment
+        traits, identifiers = emitted[
+            segment.definition.emit.traits, segment.definition.emit.identifiers
+        ].get(change.profile_id, ({}, []))
         record = {
             "change_id": str(uuid.uuid4()),
-            "segment": change.segment.slug,
-            "segment_version": change.segment.version,
+            "segment": segment.slug,
+            "segment_version": segment.version,
             "profile_id": change.profile_id,
             "change": change.change,
             "at": now_ms,
-            "traits": orjson.dumps(
-                {k: v for k, v in traits.get(change.profile_id, {}).items() if k in emit.traits}
-            ).decode(),
-            "identifiers": [
-                f"{t}:{v}" for t, v in idents.get(change.profile_id, []) if t in emit.identifiers
-            ],
+            "traits": orjson.dumps(traits).decode(),
+            "identifiers": identifiers,
             "reason": reason,
         }
-        value = codec.encode(MEMBERSHIP_CHANGE, record)
-        key = str(change.profile_id).encode()
-        rows.append((membership_topic, key, value))
-        rows.append(
-            (change.segment.definition.topic, key, value if change.change == "entered" else None)
-        )
-    with conn.cursor() as cur:
-        cur.executemany("INSERT INTO outbox (topic, key, value) VALUES (%s, %s, %s)", rows)
+        value = _bytea(codec.encode(MEMBERSHIP_CHANGE, record))
+        key = _bytea(str(change.profile_id).encode())
+        lines.append(f"{membership_topic}\t{key}\t{value}\n")
+        tombstone = change.change != "entered"
+        lines.append(f"{segment.definition.topic}\t{key}\t{NULL if tombstone else value}\n")
+    with conn.cursor() as cur, cur.copy("COPY outbox (topic, key, value) FROM STDIN") as copy:
+        copy.write("".join(lines))
+    notify_outbox(conn)
+
+
+#: Per profile: the emitted traits (in the stored order) and "type:value" identifiers.
+Emitted = dict[int, tuple[dict[str, Any], list[str]]]
+
+
+def _emitted(
+    conn: Connection[Any], changes: list[MembershipChange]
+) -> dict[tuple[Sequence[str], Sequence[str]], Emitted]:
+    """What each change's record carries, by (traits, identifiers) emitted: only those traits
+    and identifiers are read, each subset chosen in SQL (identifiers by type, then value)."""
+    wanted: dict[tuple[Sequence[str], Sequence[str]], set[int]] = {}
+    for change in changes:
+        emit = change.segment.definition.emit
+        wanted.setdefault((emit.traits, emit.identifiers), set()).add(change.profile_id)
+    found: dict[tuple[Sequence[str], Sequence[str]], Emitted] = {}
+    for (traits, identifiers), ids in wanted.items():
+        rows = conn.execute(
+            "SELECT p.id, (SELECT jsonb_object_agg(t.key, t.value) FROM jsonb_each(p.traits) t "
+            "WHERE t.key = ANY(%s::text[]))::text, ARRAY(SELECT i.id_type || ':' || i.id_value "
+            "FROM identifiers i WHERE i.profile_id = p.id AND i.id_type = ANY(%s::text[]) "
+            "ORDER BY i.id_type, i.id_value) FROM profiles p WHERE p.id = ANY(%s::bigint[])",
+            (list(traits), list(identifiers), array_text(sorted(ids))),
+        ).fetchall()
+        found[traits, identifiers] = {
+            pid: (_json_object(subset), idents) for pid, subset, idents in rows
+        }
+    return found
+
+
+#: 16 digits in a row may be an integer that a 64-bit one or a double cannot hold exactly.
+_LONG_DIGITS = re.compile(r"\d{16}")
+
+
+def _json_object(text: str | None) -> dict[str, Any]:
+    """A jsonb object's text as Python, exactly as psycopg's json loader (the standard library)
+    reads it: orjson, at a fraction of the time, unless the text has a long digit run (orjson reads
+    integers beyond 64 bits as floats) or orjson refuses it (numbers beyond a double)."""
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text) if _LONG_DIGITS.search(text) else orjson.loads(text)
+    except orjson.JSONDecodeError:
+        value = json.loads(text)
+    return value if isinstance(value, dict) else {}
+
+
+def array_text(ids: list[int]) -> str:
+    """`ids` as Postgres array text: psycopg adapts a list at about 3 µs per element in
+    Python, joining the text takes a tenth of that."""
+    return "{" + ",".join(map(str, ids)) + "}"
+
+
+#: NULL in COPY's text format.
+NULL = "\\N"
+
+
+def _bytea(value: bytes) -> str:
+    """A bytea in COPY's text format (hex form; its backslash escaped)."""
+    return "\\\\x" + value.hex()

@@ -13,6 +13,7 @@ from typing import Any
 
 from psycopg import Connection
 
+from cdp.activation.backfill import backfill_chunk
 from cdp.activation.catalog import ActiveSegment, load_active
 from cdp.activation.membership import (
     MembershipChange,
@@ -26,9 +27,13 @@ __all__ = ["Scheduler", "SchedulerPass"]
 
 log = logging.getLogger(__name__)
 
-#: Profiles per backfill transaction: large enough for set-based SQL to pay off, small enough
-#: that the processor never waits long on the rows a chunk locks.
-BACKFILL_CHUNK = 5000
+#: Profiles per backfill transaction. Each chunk is one set-based INSERT and DELETE, so its
+#: fixed cost (lock query, commit, outbox COPY) is what the size amortises: over 300,000 bench
+#: profiles 5,000 took 12.7 µs of CPU per profile (bench + Postgres), 20,000 took 11.9 and
+#: 50,000 took 11.4, and the wall time on a loaded machine fell from 12.6 s to 7.8 s (5,000 →
+#: 20,000: a quarter of the commits). Rows stay locked for the chunk's duration, about 0.25 s
+#: at 20,000 on an idle core, which a processor batch touching one of them waits out.
+BACKFILL_CHUNK = 20_000
 #: Window checks handled per transaction.
 CHECKS_PER_PASS = 5000
 
@@ -76,17 +81,12 @@ class Scheduler:
         last, total = 0, 0
         while True:
             with conn.transaction():
-                ids = [
-                    r[0]
-                    for r in conn.execute(
-                        "SELECT id FROM profiles WHERE id > %s ORDER BY id LIMIT %s FOR UPDATE",
-                        (last, BACKFILL_CHUNK),
-                    ).fetchall()
-                ]
-                if not ids:
-                    return total
-                evaluate_segments(conn, [segment], ids, self._codec, self._topic, "backfill", now)
-            last, total = ids[-1], total + len(ids)
+                chunk = backfill_chunk(
+                    conn, segment, last, BACKFILL_CHUNK, self._codec, self._topic, now
+                )
+            if chunk is None:
+                return total
+            last, total = chunk.last_id, total + chunk.profiles
 
     def _window_checks(self, conn: Connection[Any], now: datetime) -> int:
         with conn.transaction():

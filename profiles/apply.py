@@ -18,6 +18,7 @@ import orjson
 from psycopg import Connection
 
 from cdp.activation.incremental import BatchChanges, IncrementalSegments
+from cdp.activation.relay import notify_outbox
 from cdp.identity import Identifier, IdentityRules, extract_identifiers, resolve
 from cdp.privacy import Suppressor
 from cdp.profiles import copytext
@@ -237,6 +238,7 @@ class BatchApplier:
                 cur.copy("COPY outbox (topic, key, value) FROM STDIN") as copy,
             ):
                 copy.write(data)
+            notify_outbox(conn)
         return len(rows)
 
 

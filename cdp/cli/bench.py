@@ -185,3 +185,40 @@ def webhook(
         f"{result.deliveries_per_s:,.0f} deliveries/s; worker CPU "
         f"{result.worker_cpu_s_per_1000:.3f} s per 1,000"
     )
+
+
+@app.command("activation")
+def activation(
+    rate: Annotated[
+        float, typer.Option(min=1.0, help="Offered events/s in the latency run.")
+    ] = 5_000.0,
+    latency_seconds: Annotated[
+        float, typer.Option(min=0.0, help="Seconds of paced load in the latency run; 0 skips it.")
+    ] = 20.0,
+    profiles: Annotated[
+        int, typer.Option(min=0, help="Profiles the backfill runs over; 0 skips it.")
+    ] = 1_000_000,
+    relay_poll_ms: Annotated[
+        int | None,
+        typer.Option(min=1, help="The relay's idle poll; default CDP_RELAY_POLL_MS."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the generated profiles.")] = 1,
+    output_dir: Annotated[
+        Path, typer.Option(help="Where the JSON file goes.")
+    ] = DEFAULT_OUTPUT_DIR,
+) -> None:
+    """Event → membership change on Kafka latency through the processor and relay, and the
+    backfill rate of a new segment over bulk-loaded profiles."""
+    from cdp.bench.activation import ActivationOptions, run_activation_bench
+    from cdp.bench.activation_report import render_activation_table, write_activation_report
+
+    configure_logging("WARNING")
+    options = ActivationOptions(rate, latency_seconds, profiles, relay_poll_ms, seed)
+    status = Console(stderr=True)
+    try:
+        report = run_activation_bench(options, announce=status.print)
+    except CdpError as exc:
+        fail(str(exc))
+    console = Console()
+    console.print(render_activation_table(report))
+    console.print(f"written to {write_activation_report(report, output_dir)}")
