@@ -16,6 +16,11 @@ def demo(
         help="A source's write key; default: the dev key of `cdp up`.",
     ),
     seed: int = typer.Option(7, help="Seed of the made-up customers and their journeys."),
+    listen: float = typer.Option(
+        20.0,
+        min=0,
+        help="Seconds to print deliveries to the demo's local webhook receiver (0: none).",
+    ),
 ) -> None:
     """Anonymous browsing, a campaign click, sign-up, purchase, a support ticket and a second
     device, through the collector's HTTP API of the running `cdp up` (or the configured one)."""
@@ -39,6 +44,7 @@ def demo(
             api_token=settings.api_token.get_secret_value(),
             customers=customers,
             seed=seed,
+            listen_s=listen,
         )
         run_demo(settings, plan, typer.echo)
     except CdpError as exc:

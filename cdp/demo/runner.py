@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 import uuid
@@ -17,6 +18,7 @@ import httpx
 
 from cdp.demo.errors import DemoError
 from cdp.demo.journeys import Customer, customers, journey
+from cdp.demo.webhook import DEMO_DESTINATION, DemoReceiver, describe
 from cdp.settings import Settings
 
 __all__ = ["DemoPlan", "example_segments", "run_demo"]
@@ -45,20 +47,43 @@ class DemoPlan:
     api_token: str
     customers: int = 20
     seed: int = 7
+    listen_s: float = 20.0
+    """How long the demo's webhook receiver keeps printing deliveries after the events are in
+    (0: no receiver, no destination)."""
 
 
 def run_demo(settings: Settings, plan: DemoPlan, say: Callable[[str], None] = print) -> Customer:
     """Run the demo; returns the customer it points the user to. `DemoError` if a step fails."""
     applied = _apply_segments(settings)
     say(f"Applied {len(applied)} example segments: {', '.join(applied)}")
-    run = uuid.uuid4().hex[:6]
-    people = customers(plan.customers, run, plan.seed)
-    sent = _stream(plan, people, random.Random(plan.seed))
-    say(f"Sent {sent} events for {len(people)} customers through {plan.collector_url}")
-    star = people[0]
-    profile = _settled(plan, star)
-    say(_where_to_look(plan, star, profile))
+    with contextlib.ExitStack() as stack:
+        receiver = None
+        if plan.listen_s > 0:
+            receiver = stack.enter_context(
+                DemoReceiver(settings, applied, lambda change: say(describe(change)))
+            )
+            say(f"Registered destination {DEMO_DESTINATION!r}: a webhook to {receiver.url}")
+        run = uuid.uuid4().hex[:6]
+        people = customers(plan.customers, run, plan.seed)
+        sent = _stream(plan, people, random.Random(plan.seed))
+        say(f"Sent {sent} events for {len(people)} customers through {plan.collector_url}")
+        star = people[0]
+        profile = _settled(plan, star)
+        say(_where_to_look(plan, star, profile))
+        if receiver is not None:
+            say(f"Listening {plan.listen_s:g} s for webhook deliveries (Ctrl-C to stop) ...")
+            _listen(receiver, plan.listen_s)
+            say(
+                f"{receiver.received} signed deliveries received; the destination is removed "
+                "again (`cdp destinations apply` makes lasting ones)."
+            )
     return star
+
+
+def _listen(receiver: DemoReceiver, seconds: float) -> None:
+    """Wait `seconds` for deliveries (Ctrl-C ends it early)."""
+    with contextlib.suppress(KeyboardInterrupt):
+        time.sleep(seconds)
 
 
 def _apply_segments(settings: Settings) -> list[str]:

@@ -62,9 +62,13 @@ def run_cdp(running: Stack, *args: str) -> str:
 
 
 def test_search_a_demo_customer_and_see_their_timeline(demo_stack: Stack, browser: Any) -> None:
-    out = run_cdp(demo_stack, "demo", "--customers", "3")
+    out = run_cdp(demo_stack, "demo", "--customers", "3", "--listen", "30")
     email = re.search(r"cdp profile show email:(\S+)", out)
     assert email, out
+    assert re.search(r"webhook: entered +customers ", out), out
+    delivered = re.search(r"(\d+) signed deliveries received", out)
+    assert delivered, out
+    assert int(delivered[1]) > 0
     api = f"http://127.0.0.1:{demo_stack.env['CDP_API_PORT']}"
 
     page = browser.new_page()
