@@ -42,9 +42,12 @@ class BatchChanges:
     events: set[str | None] = field(default_factory=set)
     groups: bool = False
     merged: bool = False
+    configured: set[str] = field(default_factory=set)
+    """Configured computed traits (`cdp.profiles.computed`) the batch may have changed."""
 
     def computed(self) -> frozenset[str]:
-        return ALWAYS_CHANGED | {f"events.{name}" for name in self.events if name}
+        named = {f"events.{name}" for name in self.events if name}
+        return ALWAYS_CHANGED | named | self.configured
 
 
 class IncrementalSegments:
