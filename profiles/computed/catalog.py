@@ -78,8 +78,9 @@ def backfill(conn: Connection, defn: TraitDefinition, now: datetime) -> int:
     """Replace every profile's state of `defn` by one computed from the timeline; returns how
     many profiles have a value."""
     conn.execute(sa.delete(ctv).where(ctv.c.name == defn.name))
-    result = conn.execute(sa.insert(ctv).from_select(list(STATE_COLUMNS), aggregate(defn, events, now)))
-    return int(result.rowcount)
+    conn.execute(sa.insert(ctv).from_select(list(STATE_COLUMNS), aggregate(defn, events, now)))
+    count = sa.select(sa.func.count()).select_from(ctv).where(ctv.c.name == defn.name)
+    return int(conn.execute(count).scalar_one())
 
 
 def delete_trait(conn: Connection, name: str) -> bool:
