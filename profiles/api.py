@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from cdp.activation.api import SegmentApiError, segments_router
+from cdp.profiles.computed.api import computed_traits_router
 from cdp.db import create_engine, ping
 from cdp.identity import IdentityRules
 from cdp.profiles.read import (
@@ -251,6 +252,10 @@ def create_api(settings: Settings) -> FastAPI:
     app.include_router(v1)
     app.include_router(
         segments_router(settings, lambda request: request.app.state.reader.engine),
+        dependencies=[Depends(authorize)],
+    )
+    app.include_router(
+        computed_traits_router(lambda request: request.app.state.reader.engine),
         dependencies=[Depends(authorize)],
     )
 

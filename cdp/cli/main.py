@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from cdp.cli import bench, profile, segments, sources, tail
+from cdp.cli import traits as computed_traits
 from cdp.cli.common import fail, settings_for_command
 from cdp.errors import CdpError
 
@@ -16,6 +17,7 @@ app.command("tail")(tail.tail)
 app.add_typer(bench.app, name="bench")
 app.add_typer(profile.app, name="profile")
 app.add_typer(segments.app, name="segments")
+app.add_typer(computed_traits.app, name="traits")
 
 
 @app.command()
