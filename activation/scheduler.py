@@ -68,7 +68,9 @@ class Scheduler:
             expired = expire_due(conn, self._traits, now)
             for name, ids in sorted(expired.items()):
                 segments = [
-                    s for s in self._cache.current(conn) if reads(s.definition).touched_by(computed={name})
+                    s
+                    for s in self._cache.current(conn)
+                    if reads(s.definition).touched_by(computed={name})
                 ]
                 evaluate_segments(conn, segments, ids, self._codec, self._topic, "window", now)
         return sum(len(ids) for ids in expired.values())

@@ -29,9 +29,9 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from cdp.activation.api import SegmentApiError, segments_router
-from cdp.profiles.computed.api import computed_traits_router
 from cdp.db import create_engine, ping
 from cdp.identity import IdentityRules
+from cdp.profiles.computed.api import computed_traits_router
 from cdp.profiles.read import (
     find_profile,
     profile_events,

@@ -20,9 +20,9 @@ from psycopg import Connection
 from cdp.activation.incremental import BatchChanges, IncrementalSegments
 from cdp.identity import Identifier, IdentityRules, extract_identifiers, resolve
 from cdp.profiles import copytext
+from cdp.profiles.computed import ComputedTraits
 from cdp.profiles.events import InEvent
 from cdp.profiles.fold import fold_computed, fold_traits
-from cdp.profiles.computed import ComputedTraits
 from cdp.profiles.groups import GroupCalls, write_groups
 from cdp.profiles.offsets import claim_offsets, save_offsets
 from cdp.profiles.state import BatchState, ProfileState

@@ -61,10 +61,10 @@ __all__ = [
     "TraitCondition",
     "TraitLeaf",
     "Window",
+    "is_configured",
     "load_segments",
     "parse_segment",
     "parse_segments",
-    "is_configured",
     "reads",
 ]
 

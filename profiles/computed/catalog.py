@@ -45,8 +45,9 @@ def apply_traits(
     out = []
     for defn in definitions:
         row = conn.execute(
-            sa.select(computed_traits.c.version, computed_traits.c.fingerprint, computed_traits.c.state)
-            .where(computed_traits.c.name == defn.name)
+            sa.select(
+                computed_traits.c.version, computed_traits.c.fingerprint, computed_traits.c.state
+            ).where(computed_traits.c.name == defn.name)
         ).first()
         fingerprint = defn.fingerprint()
         values: dict[str, Any] = {

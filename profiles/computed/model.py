@@ -182,7 +182,10 @@ def parse_traits(data: Any, source: str | None = None) -> list[TraitDefinition]:
             continue
         if definition.name in seen:
             problems.append(
-                (_join(at, "name"), f"duplicate name {definition.name!r} (first at {seen[definition.name]})")
+                (
+                    _join(at, "name"),
+                    f"duplicate name {definition.name!r} (first at {seen[definition.name]})",
+                )
             )
         seen.setdefault(definition.name, at or "the top")
         found.append(definition)

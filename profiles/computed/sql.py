@@ -22,7 +22,7 @@ from sqlalchemy.sql.expression import FromClause, Select
 
 from cdp.activation.segments.sql import property_condition
 from cdp.db.tables import computed_trait_values as ctv
-from cdp.profiles.computed.model import NUMERIC_KINDS, TALLY_KINDS, TraitDefinition
+from cdp.profiles.computed.model import NUMERIC_KINDS, TraitDefinition
 
 __all__ = [
     "STATE_COLUMNS",
@@ -136,7 +136,9 @@ def _filters(
     spec = defn.event
     found: list[ColumnElement[bool]] = []
     if profile_ids is not None:
-        found.append(src.c.profile_id == sa.any_(sa.literal(list(profile_ids), ARRAY(sa.BigInteger))))
+        found.append(
+            src.c.profile_id == sa.any_(sa.literal(list(profile_ids), ARRAY(sa.BigInteger)))
+        )
     if spec.type is not None:
         found.append(src.c.type == spec.type)
     if spec.name is not None:
@@ -172,7 +174,11 @@ def aggregate(
     where = _filters(defn, src, now, profile_ids)
     x = src.c.properties.op("#>", return_type=JSONB)(sa.literal(defn.path, ARRAY(sa.Text)))
     typeof = sa.func.jsonb_typeof(x, type_=sa.Text)
-    head = [src.c.profile_id, sa.literal(defn.name, sa.Text).label("name"), sa.literal(defn.kind, sa.Text).label("kind")]
+    head: list[ColumnElement[Any]] = [
+        src.c.profile_id,
+        sa.literal(defn.name, sa.Text).label("name"),
+        sa.literal(defn.kind, sa.Text).label("kind"),
+    ]
     kind = defn.kind
     values: dict[str, ColumnElement[Any]] = {}
     if kind == "counter":
@@ -194,9 +200,9 @@ def aggregate(
             f"{prefix}_value": _pick(x, src, newest, JSONB),
         }
     else:
-        return _tally(defn, src, where + [typeof.in_(_SCALARS)], x, head)
+        return _tally(defn, src, [*where, typeof.in_(_SCALARS)], x, head)
     expires = _expiry(defn, oldest)
-    columns = [*head, count.label("n")]
+    columns: list[ColumnElement[Any]] = [*head, count.label("n")]
     for name in STATE_COLUMNS[4:14]:
         columns.append(values[name].label(name) if name in values else _null(name))
     columns.append(expires)
@@ -207,7 +213,9 @@ def _expiry(defn: TraitDefinition, oldest: ColumnElement[Any]) -> ColumnElement[
     """When the oldest counted event leaves the window (NULL without a window)."""
     if defn.window is None:
         return _null("expires_at")
-    length = sa.cast(sa.literal(f"{defn.window.delta // timedelta(microseconds=1)} microseconds"), INTERVAL)
+    length = sa.cast(
+        sa.literal(f"{defn.window.delta // timedelta(microseconds=1)} microseconds"), INTERVAL
+    )
     return sa.cast(oldest + length, TIMESTAMPTZ).label("expires_at")
 
 
@@ -295,7 +303,13 @@ def merge_states(moves: Sequence[tuple[int, int]], names: Sequence[str]) -> Sele
     )
     c = ctv.c
 
-    def pick(column: ColumnElement[Any], at: ColumnElement[Any], key: ColumnElement[Any], newest: bool, type_: Any) -> ColumnElement[Any]:
+    def pick(
+        column: ColumnElement[Any],
+        at: ColumnElement[Any],
+        key: ColumnElement[Any],
+        newest: bool,
+        type_: Any,
+    ) -> ColumnElement[Any]:
         order = (at.desc(), key.desc()) if newest else (at, key)
         agg = sa.func.array_agg(aggregate_order_by(column, *order), type_=ARRAY(type_))
         return agg.filter(at.is_not(None))[1]
@@ -322,4 +336,3 @@ def merge_states(moves: Sequence[tuple[int, int]], names: Sequence[str]) -> Sele
         .where(c.name == sa.any_(sa.literal(list(names), ARRAY(sa.Text))))
         .group_by(pairs.c.dst, c.name, c.kind)
     )
-

@@ -108,7 +108,15 @@ def leaves(draw: st.DrawFn) -> dict[str, Any]:
     if kind == "computed":
         name = draw(
             st.sampled_from(
-                ["total_revenue", "order_count", "events.A", "first_seen", "last_seen", "ltv", "fav"]
+                [
+                    "total_revenue",
+                    "order_count",
+                    "events.A",
+                    "first_seen",
+                    "last_seen",
+                    "ltv",
+                    "fav",
+                ]
             )
         )
         if name in CONFIGURED:

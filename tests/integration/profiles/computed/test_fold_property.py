@@ -4,7 +4,7 @@ trait the value a recomputation from the timeline gives, for any split into batc
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -148,7 +148,10 @@ def test_incremental_equals_recompute(
         pending = [(who, in_event(k, n, at, props)) for who, (k, n), at, props in events]
         for number, size in enumerate([*sizes, len(pending)]):
             if merge_after == number:
-                conn.execute(sa.text("UPDATE events SET profile_id = :a WHERE profile_id = :b"), {"a": ids[0], "b": ids[1]})
+                conn.execute(
+                    sa.text("UPDATE events SET profile_id = :a WHERE profile_id = :b"),
+                    {"a": ids[0], "b": ids[1]},
+                )
                 owner[1] = ids[0]
                 traits.after_batch(raw, [], [], [(ids[1], ids[0])], NOW)
             batch, pending = pending[:size], pending[size:]

@@ -9,6 +9,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from confluent_kafka import Producer
 
 from cdp.activation import OutboxRelay
 from cdp.activation.operations import apply_definitions
@@ -18,7 +19,13 @@ from cdp.db import create_engine
 from cdp.profiles.computed import apply_traits, parse_traits
 from cdp.schemas import codec_for
 from cdp.settings import Settings
-from tests.integration.profiles.conftest import EventSender, RunningProcessor, query
+from tests.conftest import wait_for
+from tests.integration.profiles.conftest import (
+    EventSender,
+    RunningProcessor,
+    consumed_up_to,
+    query,
+)
 from tests.integration.profiles.test_identity_scenarios import profile_of
 from tests.kafka_helpers import read_all
 
@@ -58,7 +65,7 @@ def order(user: str, minutes: int, revenue: Any, sku: str, **extra: Any) -> dict
     }
 
 
-EVERY_KIND = [
+EVERY_KIND: list[dict[str, Any]] = [
     {"name": "orders", "kind": "counter", "event": {"name": "Order Completed"}},
     {"name": "pages", "kind": "counter", "event": {"type": "page"}},
     {"name": "ltv", "kind": "sum", "property": "revenue"},
@@ -73,7 +80,10 @@ EVERY_KIND = [
     {
         "name": "big_orders",
         "kind": "counter",
-        "event": {"name": "Order Completed", "where": [{"property": "revenue", "op": "gt", "value": 20}]},
+        "event": {
+            "name": "Order Completed",
+            "where": [{"property": "revenue", "op": "gt", "value": 20}],
+        },
     },
     {"name": "city", "kind": "last", "property": "address.city", "event": {"type": "identify"}},
 ]
@@ -86,18 +96,37 @@ def test_every_kind_over_batches_in_any_order(
     processed: Callable[[], None],
 ) -> None:
     define(pipeline_settings, *EVERY_KIND)
-    sender.send(order("u1", 30, 4, "a"), {"type": "page", "userId": "u1", "name": "Home", "timestamp": at(50)})
+    sender.send(
+        order("u1", 30, 4, "a"),
+        {"type": "page", "userId": "u1", "name": "Home", "timestamp": at(50)},
+    )
     processed()
     sender.send(
         order("u1", 10, 10, "a"),
-        {"type": "track", "userId": "u1", "event": "Viewed", "timestamp": at(40), "properties": {"sku": "c"}},
-        {"type": "identify", "userId": "u1", "timestamp": at(5), "traits": {"address": {"city": "Paris"}}},
+        {
+            "type": "track",
+            "userId": "u1",
+            "event": "Viewed",
+            "timestamp": at(40),
+            "properties": {"sku": "c"},
+        },
+        {
+            "type": "identify",
+            "userId": "u1",
+            "timestamp": at(5),
+            "traits": {"address": {"city": "Paris"}},
+        },
     )
     processed()
     sender.send(
         order("u1", 20, 25.5, "b"),
         order("u1", 35, "12", "a"),
-        {"type": "identify", "userId": "u1", "timestamp": at(1), "traits": {"address": {"city": "Lyon"}}},
+        {
+            "type": "identify",
+            "userId": "u1",
+            "timestamp": at(1),
+            "traits": {"address": {"city": "Lyon"}},
+        },
     )
     processed()
     assert values(pipeline_settings, "u1") == {
@@ -174,7 +203,12 @@ def test_a_new_definition_is_backfilled_then_kept_up(
     assert again.action == "unchanged"
     [changed] = define(
         pipeline_settings,
-        {"name": "ltv", "kind": "sum", "property": "revenue", "event": {"where": [{"property": "sku", "op": "neq", "value": "a"}]}},
+        {
+            "name": "ltv",
+            "kind": "sum",
+            "property": "revenue",
+            "event": {"where": [{"property": "sku", "op": "neq", "value": "a"}]},
+        },
     )
     assert (changed.action, changed.version) == ("updated", 2)
     assert values(pipeline_settings, "b1") == {"ltv": 5}
@@ -183,14 +217,18 @@ def test_a_new_definition_is_backfilled_then_kept_up(
 
 @pytest.fixture
 def membership_settings(pipeline_settings: Settings, topic_factory: Callable[..., str]) -> Settings:
-    topics = pipeline_settings.topics.model_copy(update={"membership": topic_factory("membership", 3)})
+    topics = pipeline_settings.topics.model_copy(
+        update={"membership": topic_factory("membership", 3)}
+    )
     return pipeline_settings.model_copy(update={"topics": topics})
 
 
 def segment(settings: Settings, slug: str, condition: dict[str, Any]) -> None:
     engine = create_engine(settings, pool_size=1)
     try:
-        apply_definitions(settings, engine, [parse_segment({"slug": slug, "name": slug, "condition": condition})])
+        apply_definitions(
+            settings, engine, [parse_segment({"slug": slug, "name": slug, "condition": condition})]
+        )
     finally:
         engine.dispose()
 
@@ -200,18 +238,24 @@ def members(settings: Settings, slug: str) -> set[int]:
     return {r[0] for r in rows}
 
 
-def test_a_segment_on_a_computed_trait_enters_and_exits(
-    membership_settings: Settings,
-    topic_factory: Callable[..., str],
-) -> None:
+def test_a_segment_on_a_computed_trait_enters_and_exits(membership_settings: Settings) -> None:
     settings = membership_settings
-    sender = EventSender(settings, __import__("confluent_kafka").Producer(settings.kafka_config()))
-    define(settings, {"name": "plan", "kind": "last", "property": "plan", "event": {"name": "Plan Changed"}})
+    sender = EventSender(settings, Producer(settings.kafka_config()))
+    define(
+        settings,
+        {"name": "plan", "kind": "last", "property": "plan", "event": {"name": "Plan Changed"}},
+    )
     slug = f"gold-{settings.processor_group}"
     segment(settings, slug, {"computed": {"name": "plan", "op": "eq", "value": "gold"}})
 
     def plan(value: str, minutes: int) -> dict[str, Any]:
-        return {"type": "track", "userId": "p1", "event": "Plan Changed", "timestamp": at(minutes), "properties": {"plan": value}}
+        return {
+            "type": "track",
+            "userId": "p1",
+            "event": "Plan Changed",
+            "timestamp": at(minutes),
+            "properties": {"plan": value},
+        }
 
     with RunningProcessor(settings):
         sender.send(plan("gold", 10))
@@ -230,15 +274,12 @@ def test_a_segment_on_a_computed_trait_enters_and_exits(
 
 
 def wait_consumed(settings: Settings, sender: EventSender) -> None:
-    from tests.conftest import wait_for
-    from tests.integration.profiles.conftest import consumed_up_to
-
     wait_for(lambda: consumed_up_to(settings) >= sender.sent, timeout=60, what="the processor")
 
 
 def test_a_window_expires_exactly_and_its_segment_exits(membership_settings: Settings) -> None:
     settings = membership_settings
-    sender = EventSender(settings, __import__("confluent_kafka").Producer(settings.kafka_config()))
+    sender = EventSender(settings, Producer(settings.kafka_config()))
     define(
         settings,
         {"name": "week_spend", "kind": "sum", "property": "revenue", "window": {"days": 7}},
@@ -249,14 +290,22 @@ def test_a_window_expires_exactly_and_its_segment_exits(membership_settings: Set
     recent, older, old = now - timedelta(days=2), now - timedelta(days=3), now - timedelta(days=10)
 
     def spend(when: datetime, revenue: int) -> dict[str, Any]:
-        return {"type": "track", "userId": "w1", "event": "Order Completed", "timestamp": when.isoformat(), "properties": {"revenue": revenue}}
+        return {
+            "type": "track",
+            "userId": "w1",
+            "event": "Order Completed",
+            "timestamp": when.isoformat(),
+            "properties": {"revenue": revenue},
+        }
 
     now_ms = int(now.timestamp() * 1000)
     with RunningProcessor(settings):
         sender.send(spend(old, 50), spend(older, 6), spend(recent, 5), received_at=now_ms)
         wait_consumed(settings, sender)
     pid = profile_of(settings, "user_id", "w1")
-    [(value, expires)] = query(settings, "SELECT value, expires_at FROM computed_trait_values WHERE profile_id = %s", pid)
+    [(value, expires)] = query(
+        settings, "SELECT value, expires_at FROM computed_trait_values WHERE profile_id = %s", pid
+    )
     assert (value, expires) == (11, older + timedelta(days=7))
     assert members(settings, slug) == {pid}
 
@@ -267,8 +316,12 @@ def test_a_window_expires_exactly_and_its_segment_exits(membership_settings: Set
     assert scheduler_pass(older + timedelta(days=7, microseconds=-1)).trait_expiries == 0
     assert members(settings, slug) == {pid}
     assert scheduler_pass(older + timedelta(days=7)).trait_expiries == 1
-    [(value, expires)] = query(settings, "SELECT value, expires_at FROM computed_trait_values WHERE profile_id = %s", pid)
+    [(value, expires)] = query(
+        settings, "SELECT value, expires_at FROM computed_trait_values WHERE profile_id = %s", pid
+    )
     assert (value, expires) == (5, recent + timedelta(days=7))
     assert members(settings, slug) == set()
     scheduler_pass(recent + timedelta(days=7))
-    assert query(settings, "SELECT value FROM computed_trait_values WHERE profile_id = %s", pid) == []
+    assert (
+        query(settings, "SELECT value FROM computed_trait_values WHERE profile_id = %s", pid) == []
+    )

@@ -32,7 +32,8 @@ def test_defaults_and_fingerprint() -> None:
     assert short.fingerprint() == long.fingerprint()
     windowed = parse_trait({**short.canonical(), "window": {"days": 30}})
     assert windowed.fingerprint() != short.fingerprint()
-    assert windowed.window is not None and windowed.window.delta.days == 30
+    assert windowed.window is not None
+    assert windowed.window.delta.days == 30
 
 
 def bad(data: Any) -> str:
@@ -45,18 +46,49 @@ def bad(data: Any) -> str:
     ("data", "message"),
     [
         ({"name": "x", "kind": "sum"}, "sum needs a property"),
-        ({"name": "x", "kind": "counter", "property": "p"}, "a counter counts events and takes no property"),
-        ({"name": "x", "kind": "median", "property": "p"}, "kind: 'median' is not one of counter, sum"),
-        ({"name": "Lifetime Value", "kind": "counter"}, "name: 'Lifetime Value' must be 1-63 lowercase"),
-        ({"name": "event_count", "kind": "counter"}, "name: 'event_count' is a built-in computed trait"),
-        ({"name": "x", "kind": "sum", "property": "a..b"}, "property: 'a..b' is not a property path"),
-        ({"name": "x", "kind": "counter", "window": {"days": 0}}, "window.days: Input should be greater"),
-        ({"name": "x", "kind": "counter", "window": {"days": 1, "hours": 2}}, "window: give exactly one of days, hours, minutes"),
-        ({"name": "x", "kind": "counter", "event": {"type": "click"}}, "event.type: 'click' is not one of track"),
-        ({"name": "x", "kind": "counter", "event": {"type": "identify", "name": "n"}}, "identify events have no name"),
+        (
+            {"name": "x", "kind": "counter", "property": "p"},
+            "a counter counts events and takes no property",
+        ),
+        (
+            {"name": "x", "kind": "median", "property": "p"},
+            "kind: 'median' is not one of counter, sum",
+        ),
+        (
+            {"name": "Lifetime Value", "kind": "counter"},
+            "name: 'Lifetime Value' must be 1-63 lowercase",
+        ),
+        (
+            {"name": "event_count", "kind": "counter"},
+            "name: 'event_count' is a built-in computed trait",
+        ),
+        (
+            {"name": "x", "kind": "sum", "property": "a..b"},
+            "property: 'a..b' is not a property path",
+        ),
+        (
+            {"name": "x", "kind": "counter", "window": {"days": 0}},
+            "window.days: Input should be greater",
+        ),
+        (
+            {"name": "x", "kind": "counter", "window": {"days": 1, "hours": 2}},
+            "window: give exactly one of days, hours, minutes",
+        ),
+        (
+            {"name": "x", "kind": "counter", "event": {"type": "click"}},
+            "event.type: 'click' is not one of track",
+        ),
+        (
+            {"name": "x", "kind": "counter", "event": {"type": "identify", "name": "n"}},
+            "identify events have no name",
+        ),
         ({"name": "x", "kind": "counter", "colour": "red"}, "colour: unknown key"),
         (
-            {"name": "x", "kind": "counter", "event": {"where": [{"property": "p", "op": "gt", "value": "soon"}]}},
+            {
+                "name": "x",
+                "kind": "counter",
+                "event": {"where": [{"property": "p", "op": "gt", "value": "soon"}]},
+            },
             "event.where[0].value: 'soon' is not an ISO-8601 date",
         ),
         (
