@@ -22,7 +22,8 @@ def expire_due(
     profiles recomputed per trait name.
 
     Due rows are read without locks; the profiles are then locked in id order, as the processor
-    locks them, so this never deadlocks against a batch.
+    locks them, and only then the shared catalog lock is taken (as a batch takes it, after its
+    profiles), so this never waits for a lock while holding one a batch or an apply waits for.
     """
     due = conn.execute(
         "SELECT name, profile_id FROM computed_trait_values WHERE expires_at <= %s "

@@ -109,31 +109,32 @@ class ComputedTraits:
             _merge(conn, moves, plain)
             changed |= {d.name for d in definitions}
         rows, hit = _candidates(definitions, events, profile_ids)
-        changed |= hit
+        changed |= set(hit)
         if rows:
             source = batch_source(rows)
             selects = [aggregate(d, source, moment) for d in plain if d.name in hit]
             if selects:
                 execute(conn, combine_upsert(selects))
         again = [d for d in windowed if d.name in hit or moves]
-        ids = sorted({*rows.profile_ids, *(t for _, t in moves)})
-        refresh_windowed(conn, again, ids, moment)
+        ids = {t for _, t in moves}.union(*(hit.get(d.name, set()) for d in again))
+        refresh_windowed(conn, again, sorted(ids), moment)
         return changed
 
 
 def _candidates(
     definitions: list[TraitDefinition], events: Sequence[InEvent], profile_ids: Sequence[int]
-) -> tuple[BatchRows, set[str]]:
+) -> tuple[BatchRows, dict[str, set[int]]]:
     """The events some definition may count (by type and name; property conditions are left to
-    SQL), and the names of those definitions."""
+    SQL), and per definition the profiles of those events."""
     rows = BatchRows()
-    hit: set[str] = set()
+    hit: dict[str, set[int]] = {}
     for event, pid in zip(events, profile_ids, strict=True):
         name = event_name(event)
         wanted = [d.name for d in definitions if _matches(d, event.type, name)]
         if not wanted:
             continue
-        hit.update(wanted)
+        for trait in wanted:
+            hit.setdefault(trait, set()).add(pid)
         if event.type in ("identify", "group"):
             props = orjson.dumps(event.traits).decode()
         else:
