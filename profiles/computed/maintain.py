@@ -1,14 +1,14 @@
 """Keeping configured computed traits up to date inside the processor's batch transaction.
 
 Per batch, whatever its size: one statement reads the definitions (taking the shared side of the
-catalog lock, see `catalog.CATALOG_LOCK`), one upsert folds the batch's matching events into every
-unwindowed trait, and two statements (delete, insert) recompute the windowed traits of the
-profiles the batch touched from the timeline; merges add two more (combine, delete).
+catalog lock, see `CATALOG_LOCK`) and one upsert folds the batch's matching events into every
+trait; merges add two more (combine, delete).
 
-Windowed traits are recomputed from the timeline rather than folded: a sliding window must drop
-old contributions exactly, and the timeline already holds every contribution (re-pointed on
-merges), so no second copy of them is kept. Each windowed row remembers when its oldest counted
-event leaves the window (`expires_at`); `expire_due` recomputes those rows then.
+Windowed traits fold the same way, counting only events inside the window at the batch's time,
+and each windowed state remembers when its oldest counted event leaves the window
+(`expires_at`). Until then no counted event has left it, so the state is exact; at that instant
+`expire_due` (run by the scheduler) recomputes the state from the timeline, which holds every
+contribution already (re-pointed on merges), so no second copy of them is kept.
 """
 
 from __future__ import annotations
@@ -102,39 +102,36 @@ class ComputedTraits:
         if not definitions or (not events and not moves):
             return set()
         moment = now or datetime.now(UTC)
-        plain = [d for d in definitions if d.window is None]
-        windowed = [d for d in definitions if d.window is not None]
         changed: set[str] = set()
         if moves:
-            _merge(conn, moves, plain)
+            _merge(conn, moves, definitions)
             changed |= {d.name for d in definitions}
         rows, hit = _candidates(definitions, events, profile_ids)
-        changed |= set(hit)
+        changed |= hit
         if rows:
             source = batch_source(rows)
-            selects = [aggregate(d, source, moment) for d in plain if d.name in hit]
-            if selects:
-                execute(conn, combine_upsert(selects))
-        again = [d for d in windowed if d.name in hit or moves]
-        ids = {t for _, t in moves}.union(*(hit.get(d.name, set()) for d in again))
-        refresh_windowed(conn, again, sorted(ids), moment)
+            execute(
+                conn,
+                combine_upsert(
+                    [aggregate(d, source, moment) for d in definitions if d.name in hit]
+                ),
+            )
         return changed
 
 
 def _candidates(
     definitions: list[TraitDefinition], events: Sequence[InEvent], profile_ids: Sequence[int]
-) -> tuple[BatchRows, dict[str, set[int]]]:
-    """The events some definition may count (by type and name; property conditions are left to
-    SQL), and per definition the profiles of those events."""
+) -> tuple[BatchRows, set[str]]:
+    """The events some definition may count (by type and name; property conditions and windows
+    are left to SQL), and the names of those definitions."""
     rows = BatchRows()
-    hit: dict[str, set[int]] = {}
+    hit: set[str] = set()
     for event, pid in zip(events, profile_ids, strict=True):
         name = event_name(event)
         wanted = [d.name for d in definitions if _matches(d, event.type, name)]
         if not wanted:
             continue
-        for trait in wanted:
-            hit.setdefault(trait, set()).add(pid)
+        hit.update(wanted)
         if event.type in ("identify", "group"):
             props = orjson.dumps(event.traits).decode()
         else:
@@ -144,14 +141,11 @@ def _candidates(
 
 
 def _merge(
-    conn: Connection[Any],
-    moves: Sequence[tuple[int, int]],
-    plain: list[TraitDefinition],
+    conn: Connection[Any], moves: Sequence[tuple[int, int]], definitions: list[TraitDefinition]
 ) -> None:
-    """Combine each merged-away profile's unwindowed states into its survivor's, and drop its
-    rows (the survivor's windowed traits are recomputed from the re-pointed timeline)."""
-    if plain:
-        execute(conn, combine_upsert([merge_states(moves, [d.name for d in plain])]))
+    """Combine each merged-away profile's states into its survivor's, and drop its rows."""
+    names = [d.name for d in definitions]
+    execute(conn, combine_upsert([merge_states(moves, names)]))
     execute(
         conn,
         sa.delete(ctv).where(

@@ -95,7 +95,8 @@ class BatchRows:
 
 
 def batch_source(rows: BatchRows) -> FromClause:
-    """The batch as a relation with the timeline's columns (six array parameters, one unnest)."""
+    """The batch as a relation with the timeline's columns (six array parameters, one unnest),
+    a CTE so that its JSON is parsed once however many definitions read it."""
     raw = (
         sa.func.unnest(
             sa.literal(rows.profile_ids, ARRAY(sa.BigInteger)),
@@ -122,7 +123,7 @@ def batch_source(rows: BatchRows) -> FromClause:
         raw.c.name,
         sa.cast(raw.c.at, TIMESTAMPTZ).label("event_time"),
         sa.cast(raw.c.props, JSONB).label("properties"),
-    ).subquery("batch")
+    ).cte("batch")
 
 
 def windowed_since(defn: TraitDefinition, now: datetime) -> datetime | None:
@@ -253,7 +254,8 @@ def _tally(
 def combine_upsert(selects: Sequence[Select[Any]]) -> Any:
     """Insert the states `selects` yield (at most one row per profile and name overall), each
     combined with the stored state of its profile and name: counts and sums add, min / max,
-    first / last by (event time, message id), tallies add per value."""
+    first / last by (event time, message id), tallies add per value, and a windowed state expires
+    when the earlier of the two does."""
     source = selects[0] if len(selects) == 1 else sa.union_all(*selects)
     insert = pg_insert(ctv).from_select(list(STATE_COLUMNS), source)
     new, old = insert.excluded, ctv.c
@@ -286,6 +288,7 @@ def combine_upsert(selects: Sequence[Select[Any]]) -> Any:
             "last_key": sa.case((later, new.last_key), else_=old.last_key),
             "last_value": sa.case((later, new.last_value), else_=old.last_value),
             "counts": sa.func.cdp_counts_add(old.counts, new.counts, type_=JSONB),
+            "expires_at": sa.func.least(old.expires_at, new.expires_at, type_=TIMESTAMPTZ),
         },
     )
 
@@ -330,7 +333,7 @@ def merge_states(moves: Sequence[tuple[int, int]], names: Sequence[str]) -> Sele
             pick(c.last_key, c.last_at, c.last_key, True, sa.Text).label("last_key"),
             pick(c.last_value, c.last_at, c.last_key, True, JSONB).label("last_value"),
             sa.func.cdp_counts_sum(c.counts, type_=JSONB).label("counts"),
-            _null("expires_at"),
+            sa.func.min(c.expires_at).label("expires_at"),
         )
         .select_from(ctv.join(pairs, ctv.c.profile_id == pairs.c.src))
         .where(c.name == sa.any_(sa.literal(list(names), ARRAY(sa.Text))))
