@@ -126,9 +126,13 @@ def _candidates(
     are left to SQL), and the names of those definitions."""
     rows = BatchRows()
     hit: set[str] = set()
+    known: dict[tuple[str, str | None], list[str]] = {}
     for event, pid in zip(events, profile_ids, strict=True):
         name = event_name(event)
-        wanted = [d.name for d in definitions if _matches(d, event.type, name)]
+        wanted = known.get((event.type, name))
+        if wanted is None:
+            wanted = [d.name for d in definitions if _matches(d, event.type, name)]
+            known[event.type, name] = wanted
         if not wanted:
             continue
         hit.update(wanted)

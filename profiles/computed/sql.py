@@ -287,7 +287,11 @@ def combine_upsert(selects: Sequence[Select[Any]]) -> Any:
             "last_at": sa.case((later, new.last_at), else_=old.last_at),
             "last_key": sa.case((later, new.last_key), else_=old.last_key),
             "last_value": sa.case((later, new.last_value), else_=old.last_value),
-            "counts": sa.func.cdp_counts_add(old.counts, new.counts, type_=JSONB),
+            "counts": sa.case(
+                (new.counts.is_(None), old.counts),
+                (old.counts.is_(None), new.counts),
+                else_=sa.func.cdp_counts_add(old.counts, new.counts, type_=JSONB),
+            ),
             "expires_at": sa.func.least(old.expires_at, new.expires_at, type_=TIMESTAMPTZ),
         },
     )
