@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from psycopg import Connection
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from cdp.db.compile import execute
+from cdp.db.compile import compile_statement, execute
 from cdp.db.tables import computed_trait_values as ctv
 from cdp.db.tables import events as timeline
 from cdp.profiles import copytext
@@ -42,6 +42,9 @@ __all__ = ["CATALOG_LOCK", "ComputedTraits", "event_name", "refresh_windowed"]
 #: Advisory-lock key ("cdpt") serialising catalog changes (exclusive, with their backfill) against
 #: batches (shared), so that every event is counted either by the backfill or by its batch.
 CATALOG_LOCK = 0x63647074
+
+#: Compiled batch statements kept (one per set of definitions a batch hits; a few in practice).
+COMPILED_CACHE = 64
 
 _VERSIONS = (
     "WITH l AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(%s)) "
@@ -75,6 +78,7 @@ class ComputedTraits:
     def __init__(self) -> None:
         self._versions: list[tuple[str, int]] = []
         self._definitions: list[TraitDefinition] = []
+        self._compiled: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
 
     def current(self, conn: Connection[Any]) -> list[TraitDefinition]:
         """The active definitions; takes the shared catalog lock for the rest of the transaction."""
@@ -109,14 +113,24 @@ class ComputedTraits:
         rows, hit = _candidates(definitions, events, profile_ids)
         changed |= hit
         if rows:
-            source = batch_source(rows)
-            execute(
-                conn,
-                combine_upsert(
-                    [aggregate(d, source, moment) for d in definitions if d.name in hit]
-                ),
-            )
+            text, params = self._statement(definitions, hit)
+            conn.execute(text, {**params, "batch": rows.text(), "now": moment})
         return changed
+
+    def _statement(
+        self, definitions: list[TraitDefinition], hit: set[str]
+    ) -> tuple[str, dict[str, Any]]:
+        """The compiled batch upsert for the definitions in `hit` (compiling it costs more than
+        folding a batch of thousands of events, so each shape is compiled once per version)."""
+        key = (tuple(self._versions), frozenset(hit))
+        found = self._compiled.get(key)
+        if found is None:
+            if len(self._compiled) >= COMPILED_CACHE:
+                self._compiled.clear()
+            source = batch_source()
+            selects = [aggregate(d, source, None) for d in definitions if d.name in hit]
+            found = self._compiled[key] = compile_statement(combine_upsert(selects))
+        return found
 
 
 def _candidates(

@@ -11,11 +11,19 @@ into batches or profiles. Postgres derives the `value` column from the state (mi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY, INTERVAL, JSONB, TIMESTAMP, aggregate_order_by
+from sqlalchemy.dialects.postgresql import (
+    ARRAY,
+    INTERVAL,
+    JSON,
+    JSONB,
+    TIMESTAMP,
+    aggregate_order_by,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import FromClause, Select
@@ -25,13 +33,14 @@ from cdp.db.tables import computed_trait_values as ctv
 from cdp.profiles.computed.model import NUMERIC_KINDS, TraitDefinition
 
 __all__ = [
+    "BATCH",
+    "NOW",
     "STATE_COLUMNS",
     "BatchRows",
     "aggregate",
     "batch_source",
     "combine_upsert",
     "merge_states",
-    "windowed_since",
 ]
 
 TIMESTAMPTZ = TIMESTAMP(timezone=True)
@@ -69,52 +78,56 @@ _SCALARS = ("string", "number", "boolean")
 
 
 class BatchRows:
-    """A batch's candidate events as parallel arrays (one entry per event)."""
+    """A batch's candidate events as the JSON array `batch_source` reads (one object each)."""
 
     def __init__(self) -> None:
+        self.parts: list[str] = []
         self.profile_ids: list[int] = []
-        self.message_ids: list[str] = []
-        self.types: list[str] = []
-        self.names: list[str | None] = []
-        self.times: list[str] = []
-        self.properties: list[str] = []
 
     def add(
         self, profile_id: int, message_id: str, kind: str, name: str | None, at: str, props: str
     ) -> None:
-        """One event; `at` is the timestamptz text the timeline got, `props` its JSON text."""
+        """One event; `at` is the timestamptz text the timeline got, `props` its JSON object text."""
+        head = orjson.dumps(
+            {
+                "profile_id": profile_id,
+                "message_id": message_id,
+                "type": kind,
+                "name": name,
+                "at": at,
+            }
+        )
+        self.parts.append(f'{head[:-1].decode()},"props":{props or "{}"}}}')
         self.profile_ids.append(profile_id)
-        self.message_ids.append(message_id)
-        self.types.append(kind)
-        self.names.append(name)
-        self.times.append(at)
-        self.properties.append(props)
+
+    def text(self) -> str:
+        """The JSON array bound as the `batch` parameter."""
+        return "[" + ",".join(self.parts) + "]"
 
     def __len__(self) -> int:
-        return len(self.profile_ids)
+        return len(self.parts)
 
 
-def batch_source(rows: BatchRows) -> FromClause:
-    """The batch as a relation with the timeline's columns (six array parameters, one unnest),
-    a CTE so that its JSON is parsed once however many definitions read it."""
+#: The parameters of the batch statement, so one compiled text serves every batch.
+#: Their values here are placeholders, replaced on every execution.
+BATCH = sa.bindparam("batch", value="[]", type_=sa.Text)
+NOW = sa.bindparam("now", value=datetime(1970, 1, 1, tzinfo=UTC), type_=TIMESTAMPTZ)
+
+
+def batch_source() -> FromClause:
+    """The batch (the JSON array of the `batch` parameter) as a relation with the timeline's
+    columns; a CTE, so that its JSON is parsed once however many definitions read it."""
     raw = (
-        sa.func.unnest(
-            sa.literal(rows.profile_ids, ARRAY(sa.BigInteger)),
-            sa.literal(rows.message_ids, ARRAY(sa.Text)),
-            sa.literal(rows.types, ARRAY(sa.Text)),
-            sa.literal(rows.names, ARRAY(sa.Text)),
-            sa.literal(rows.times, ARRAY(sa.Text)),
-            sa.literal(rows.properties, ARRAY(sa.Text)),
-        )
+        sa.func.json_to_recordset(sa.cast(BATCH, JSON))
         .table_valued(
             sa.column("profile_id", sa.BigInteger),
             sa.column("message_id", sa.Text),
             sa.column("type", sa.Text),
             sa.column("name", sa.Text),
             sa.column("at", sa.Text),
-            sa.column("props", sa.Text),
+            sa.column("props", JSONB),
         )
-        .render_derived(name="raw")
+        .render_derived(name="raw", with_types=True)
     )
     return sa.select(
         raw.c.profile_id,
@@ -122,18 +135,23 @@ def batch_source(rows: BatchRows) -> FromClause:
         raw.c.type,
         raw.c.name,
         sa.cast(raw.c.at, TIMESTAMPTZ).label("event_time"),
-        sa.cast(raw.c.props, JSONB).label("properties"),
+        raw.c.props.label("properties"),
     ).cte("batch")
 
 
-def windowed_since(defn: TraitDefinition, now: datetime) -> datetime | None:
-    """The instant after which events count for a windowed definition at `now` (None: no window)."""
-    return None if defn.window is None else now - defn.window.delta
+def _length(delta: timedelta) -> ColumnElement[Any]:
+    """An interval of exactly `delta` (microseconds, no calendar days)."""
+    return sa.cast(sa.literal(f"{delta // timedelta(microseconds=1)} microseconds"), INTERVAL)
 
 
 def _filters(
-    defn: TraitDefinition, src: FromClause, now: datetime, profile_ids: Sequence[int] | None
+    defn: TraitDefinition,
+    src: FromClause,
+    now: datetime | None,
+    profile_ids: Sequence[int] | None,
 ) -> list[ColumnElement[bool]]:
+    """The conditions an event of `src` must meet; the window ends at `now`, or at the `now`
+    parameter when None."""
     spec = defn.event
     found: list[ColumnElement[bool]] = []
     if profile_ids is not None:
@@ -144,10 +162,11 @@ def _filters(
         found.append(src.c.type == spec.type)
     if spec.name is not None:
         found.append(src.c.name == spec.name)
-    since = windowed_since(defn, now)
-    if since is not None:
-        found.append(src.c.event_time > sa.literal(since, TIMESTAMPTZ))
-    found += [property_condition(src.c.properties, w, now) for w in spec.where]
+    if defn.window is not None:
+        moment = NOW if now is None else sa.literal(now, TIMESTAMPTZ)
+        found.append(src.c.event_time > moment - _length(defn.window.delta))
+    at = now or datetime.now(UTC)
+    found += [property_condition(src.c.properties, w, at) for w in spec.where]
     return found
 
 
@@ -167,11 +186,12 @@ def _pick(
 def aggregate(
     defn: TraitDefinition,
     src: FromClause,
-    now: datetime,
+    now: datetime | None,
     profile_ids: Sequence[int] | None = None,
 ) -> Select[Any]:
     """One row of state per profile for `defn` over the events of `src` it counts (only those of
-    `profile_ids` when given), in `STATE_COLUMNS` order."""
+    `profile_ids` when given), in `STATE_COLUMNS` order; a window ends at `now` (None: at the
+    `now` parameter)."""
     where = _filters(defn, src, now, profile_ids)
     x = src.c.properties.op("#>", return_type=JSONB)(sa.literal(defn.path, ARRAY(sa.Text)))
     typeof = sa.func.jsonb_typeof(x, type_=sa.Text)
@@ -214,10 +234,7 @@ def _expiry(defn: TraitDefinition, oldest: ColumnElement[Any]) -> ColumnElement[
     """When the oldest counted event leaves the window (NULL without a window)."""
     if defn.window is None:
         return _null("expires_at")
-    length = sa.cast(
-        sa.literal(f"{defn.window.delta // timedelta(microseconds=1)} microseconds"), INTERVAL
-    )
-    return sa.cast(oldest + length, TIMESTAMPTZ).label("expires_at")
+    return sa.cast(oldest + _length(defn.window.delta), TIMESTAMPTZ).label("expires_at")
 
 
 def _tally(
