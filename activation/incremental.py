@@ -44,9 +44,12 @@ class BatchChanges:
     merged: bool = False
     consent: bool = False
     """Some profile took a consent decision (`context.consent.categoryPreferences`)."""
+    configured: set[str] = field(default_factory=set)
+    """Configured computed traits (`cdp.profiles.computed`) the batch may have changed."""
 
     def computed(self) -> frozenset[str]:
-        return ALWAYS_CHANGED | {f"events.{name}" for name in self.events if name}
+        named = {f"events.{name}" for name in self.events if name}
+        return ALWAYS_CHANGED | named | self.configured
 
 
 class IncrementalSegments:

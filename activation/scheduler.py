@@ -21,6 +21,8 @@ from cdp.activation.membership import (
     evaluate_segments,
     write_outbox,
 )
+from cdp.activation.segments import reads
+from cdp.profiles.computed import ComputedTraits, expire_due
 from cdp.schemas import Codec
 
 __all__ = ["Scheduler", "SchedulerPass"]
@@ -43,6 +45,7 @@ class SchedulerPass:
     backfilled: int
     window_checks: int
     deleted_exits: int
+    trait_expiries: int = 0
 
 
 class Scheduler:
@@ -52,6 +55,7 @@ class Scheduler:
         self._codec = codec
         self._topic = membership_topic
         self._cache = SegmentCache()
+        self._traits = ComputedTraits()
 
     def run_pass(self, conn: Connection[Any], now: datetime | None = None) -> SchedulerPass:
         moment = now or datetime.now(UTC)
@@ -59,7 +63,22 @@ class Scheduler:
             backfilled=self._backfill(conn, moment),
             window_checks=self._window_checks(conn, moment),
             deleted_exits=self._deleted(conn, moment),
+            trait_expiries=self._trait_expiries(conn, moment),
         )
+
+    def _trait_expiries(self, conn: Connection[Any], now: datetime) -> int:
+        """Recompute windowed computed traits whose oldest event left the window, and re-evaluate
+        the segments reading them for those profiles, in one transaction."""
+        with conn.transaction():
+            expired = expire_due(conn, self._traits, now)
+            for name, ids in sorted(expired.items()):
+                segments = [
+                    s
+                    for s in self._cache.current(conn)
+                    if reads(s.definition).touched_by(computed={name})
+                ]
+                evaluate_segments(conn, segments, ids, self._codec, self._topic, "window", now)
+        return sum(len(ids) for ids in expired.values())
 
     def _backfill(self, conn: Connection[Any], now: datetime) -> int:
         evaluated = 0

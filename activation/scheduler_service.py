@@ -47,7 +47,9 @@ def run_scheduler(settings: Settings) -> None:
                 )
                 stop.wait(1.0)
                 continue
-            if not (done.backfilled or done.window_checks or done.deleted_exits):
+            if not (
+                done.backfilled or done.window_checks or done.deleted_exits or done.trait_expiries
+            ):
                 stop.wait(IDLE_S)
     finally:
         conn.close()

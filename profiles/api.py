@@ -47,6 +47,7 @@ from cdp.db import create_engine, ping
 from cdp.identity import IdentityRules
 from cdp.ops import ops_router
 from cdp.privacy.api import privacy_router
+from cdp.profiles.computed.api import computed_traits_router
 from cdp.profiles.read import (
     find_profile,
     profile_events,
@@ -311,6 +312,7 @@ def create_api(settings: Settings) -> FastAPI:
     app.include_router(
         privacy_router(settings), dependencies=[Depends(require(Role.PRIVACY_ADMIN))]
     )
+    app.include_router(computed_traits_router(lambda request: request.app.state.reader.engine))
 
     @app.get("/healthz")
     async def healthz() -> Response:

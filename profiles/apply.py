@@ -22,6 +22,7 @@ from cdp.activation.relay import notify_outbox
 from cdp.identity import Identifier, IdentityRules, extract_identifiers, resolve
 from cdp.privacy import Suppressor
 from cdp.profiles import copytext
+from cdp.profiles.computed import ComputedTraits
 from cdp.profiles.events import InEvent
 from cdp.profiles.fold import fold_computed, fold_traits
 from cdp.profiles.groups import GroupCalls, write_groups
@@ -83,6 +84,7 @@ class BatchApplier:
         self._changes_topic = changes_topic
         self._segments = segments
         self._suppressor = suppressor
+        self._computed = ComputedTraits()
 
     def apply(
         self, conn: Connection[Any], batch: list[InEvent], next_offsets: dict[int, int]
@@ -117,7 +119,8 @@ class BatchApplier:
         _copy_timeline(conn, timeline, final)
         write_groups(conn, groups, final)
         changes = self._write_changes(conn, state, final, real)
-        memberships = self._evaluate_segments(conn, state, events, final)
+        traits_changed = self._computed_traits(conn, state, events, timeline, final)
+        memberships = self._evaluate_segments(conn, state, events, final, traits_changed)
         save_offsets(conn, self._group, self._topic, next_offsets)
         created = sum(1 for p in state.profiles.values() if p.is_new and p.merged_into is None)
         return BatchOutcome(
@@ -136,6 +139,7 @@ class BatchApplier:
         state: BatchState,
         events: list[InEvent],
         final: Callable[[int], int],
+        traits_changed: set[str],
     ) -> int:
         """Re-evaluate the segments for the profiles this batch changed, in its transaction."""
         if self._segments is None or not events:
@@ -152,8 +156,26 @@ class BatchApplier:
             groups=any(e.type == "group" for e in events),
             merged=bool(merged_away),
             consent=any(p.consent_decided for p in state.profiles.values()),
+            configured=traits_changed,
         )
         return self._segments.after_batch(conn, [*touched, *merged_away], changed)
+
+    def _computed_traits(
+        self,
+        conn: Connection[Any],
+        state: BatchState,
+        events: list[InEvent],
+        timeline: _Timeline,
+        final: Callable[[int], int],
+    ) -> set[str]:
+        """Fold the batch into the configured computed traits (`cdp.profiles.computed`)."""
+        moves = [
+            (m.from_profile, final(m.into_profile))
+            for m in state.merges
+            if not state.profiles[m.from_profile].is_new
+        ]
+        owners = [final(pid) for pid, _ in timeline.rows]
+        return self._computed.after_batch(conn, events, owners, moves)
 
     def prepare(self, events: list[InEvent]) -> None:
         """Do the part of applying `events` that needs no database: extract their identifiers

@@ -10,6 +10,7 @@ against (`cdp.activation.segments.sql` must give the same answers for the same d
 - Orderings and `between` (inclusive) compare numbers with JSON numbers, and ISO-8601 times or
   `{days_ago: N}` (now minus N times 24 hours) with values that are ISO-8601 times (see `values`).
 - Computed counters read 0 when never counted; `first_seen` / `last_seen` are epoch milliseconds.
+- A configured computed trait is compared like a trait; without a value it does not exist.
 - `group` is true when at least one of the profile's groups satisfies the comparison.
 - `consent` is true when `computed.consent.<purpose>.granted` is true (or the string "true").
 - `event` counts the events of that type and name whose properties satisfy every `where`, and
@@ -81,6 +82,8 @@ class ProfileFacts:
     computed: Mapping[str, Any] = field(default_factory=dict)
     events: Sequence[EventFact] = ()
     groups: Sequence[Mapping[str, Any]] = ()
+    configured: Mapping[str, Any] = field(default_factory=dict)
+    """The values of configured computed traits (`computed_trait_values.value`) by name."""
 
 
 def matches(defn: SegmentDefinition, facts: ProfileFacts, now: datetime) -> bool:
@@ -260,6 +263,8 @@ def _threshold_boundaries(at: int | None, cond: TraitCondition | ComputedConditi
 def _computed_value(cond: ComputedCondition, facts: ProfileFacts) -> Any:
     if cond.is_time:
         return facts.computed.get(cond.name, _MISSING)
+    if cond.is_configured:
+        return facts.configured.get(cond.name, _MISSING)
     if cond.name.startswith(EVENTS_PREFIX):
         counts = facts.computed.get("events")
         if not isinstance(counts, Mapping):

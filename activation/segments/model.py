@@ -61,6 +61,7 @@ __all__ = [
     "TraitCondition",
     "TraitLeaf",
     "Window",
+    "is_configured",
     "load_segments",
     "parse_segment",
     "parse_segments",
@@ -83,6 +84,8 @@ COMPUTED_COUNTERS = ("event_count", "page_views", "screen_views", "total_revenue
 COMPUTED_TIMES = ("first_seen", "last_seen")
 EVENTS_PREFIX = "events."
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+#: The names of configured computed traits (`cdp.profiles.computed`).
+CONFIGURED_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 TAGS = ("all", "any", "not", "event", "trait", "computed", "group", "consent")
 ISO_FORM = "YYYY-MM-DD[THH:MM[:SS[.ffffff]]][Z|±HH:MM]"
 
@@ -310,6 +313,8 @@ class ComputedCondition(_Comparison):
 
     Counters (`event_count`, `page_views`, `screen_views`, `order_count`, `total_revenue`,
     `events.<Event Name>`) are numbers, 0 when never counted; `first_seen` / `last_seen` are times.
+    Any other name is a configured computed trait (`cdp traits`), compared like a trait; a profile
+    without a value for it (no counted event yet) has none, so it does not exist.
     """
 
     name: Name
@@ -323,24 +328,43 @@ class ComputedCondition(_Comparison):
             return name
         if name.startswith(EVENTS_PREFIX) and len(name) > len(EVENTS_PREFIX):
             return name
+        if CONFIGURED_NAME.fullmatch(name):
+            return name
         known = ", ".join(COMPUTED_COUNTERS + COMPUTED_TIMES)
-        raise ValueError(f"{name!r} is not one of {known} or events.<Event Name>")
+        raise ValueError(
+            f"{name!r} is not one of {known}, events.<Event Name> or a configured computed trait "
+            "(lowercase letters, digits, underscores)"
+        )
 
     @classmethod
     def _rules(cls, data: dict[str, Any]) -> _Rules | None:
         name = data.get("name")
         if name is None:
             return None
-        return TIME if name in COMPUTED_TIMES else COUNTER
+        if name in COMPUTED_TIMES:
+            return TIME
+        return GENERAL if is_configured(name) else COUNTER
 
     @classmethod
     def _subject(cls, data: dict[str, Any]) -> str:
         return f" for computed {data['name']!r}"
 
     @property
+    def is_configured(self) -> bool:
+        """Whether this reads a configured computed trait rather than a built-in one."""
+        return is_configured(self.name)
+
+    @property
     def is_time(self) -> bool:
         """Whether this reads `first_seen` / `last_seen` (epoch milliseconds) rather than a counter."""
         return self.name in COMPUTED_TIMES
+
+
+def is_configured(name: str) -> bool:
+    """Whether a computed-trait name refers to a configured trait (not a built-in one)."""
+    return not (
+        name in COMPUTED_COUNTERS or name in COMPUTED_TIMES or name.startswith(EVENTS_PREFIX)
+    )
 
 
 class Window(_Model):

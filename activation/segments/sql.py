@@ -53,9 +53,9 @@ from cdp.activation.segments.values import (
     iso_us_valid,
     number,
 )
-from cdp.db.tables import events, group_members, groups, profiles
+from cdp.db.tables import computed_trait_values, events, group_members, groups, profiles
 
-__all__ = ["live_members_query", "membership_condition", "next_boundary"]
+__all__ = ["live_members_query", "membership_condition", "next_boundary", "property_condition"]
 
 TIMESTAMPTZ = TIMESTAMP(timezone=True)
 _MICROSECOND = timedelta(microseconds=1)
@@ -81,6 +81,14 @@ def live_members_query(
         ids = sa.literal(list(profile_ids), ARRAY(sa.BigInteger))
         query = query.where(profiles.c.id == sa.any_(ids))
     return query
+
+
+def property_condition(
+    properties: ColumnElement[Any], cond: PropertyCondition, now: datetime
+) -> ColumnElement[bool]:
+    """`cond` applied to the jsonb object `properties` (an event's), exactly as an event leaf's
+    `where` reads it; never NULL."""
+    return _Compiler(now).compare(_get(properties, cond.property), cond)
 
 
 def next_boundary(defn: SegmentDefinition, now: datetime) -> ColumnElement[datetime] | None:
@@ -373,6 +381,13 @@ def _computed_value(cond: ComputedCondition) -> ColumnElement[Any]:
     """The jsonb of a computed trait; counters read 0 when never counted."""
     if cond.is_time:
         return _get(profiles.c.computed, cond.name)
+    if cond.is_configured:
+        values = computed_trait_values
+        return (
+            sa.select(values.c.value)
+            .where(values.c.profile_id == profiles.c.id, values.c.name == cond.name)
+            .scalar_subquery()
+        )
     if cond.name.startswith(EVENTS_PREFIX):
         counted = _get(_get(profiles.c.computed, "events"), cond.name[len(EVENTS_PREFIX) :])
     else:

@@ -40,6 +40,7 @@ from confluent_kafka.admin import AdminClient
 from psycopg import sql
 from pydantic import SecretStr
 
+from cdp.bench.definitions import apply_synthetic
 from cdp.bench.errors import BenchError
 from cdp.bench.pipeline_report import (
     CeilingResult,
@@ -104,6 +105,10 @@ class PipelineOptions:
     seed: int = 1
     processors: int = 1
     """Processor processes in the consumer group, each taking a share of the partitions."""
+    segments: int = 0
+    """Synthetic segments defined for a second throughput run (with `computed_traits`)."""
+    computed_traits: int = 0
+    """Synthetic computed traits defined for that second run."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +173,13 @@ def _run(
         )
         announce(f"{throughput.events_per_s:,.0f} events/s; scoring identity resolution ...")
         quality = measure_quality(phased, workload)
+    defined = None
+    if options.segments or options.computed_traits:
+        announce(
+            f"again with {options.segments} segments and {options.computed_traits} computed traits ..."
+        )
+        defined = measure_defined(options, settings, records, home, run_id, watched, external)
+        announce(f"{defined.events_per_s:,.0f} events/s with them")
     announce("timing the COPY + upsert ceiling ...")
     ceiling = measure_ceiling(settings, workload, settings.processor_batch_max)
     latency = None
@@ -198,6 +210,8 @@ def _run(
             "seed": options.seed,
             "partitions": settings.topics.partitions,
             "processors": options.processors,
+            "segments": options.segments,
+            "computed_traits": options.computed_traits,
         },
         workload={
             "events": len(records),
@@ -210,12 +224,34 @@ def _run(
         quality=quality,
         ceiling=ceiling,
         latency=latency,
+        defined=defined,
         services={
             "kafka": "embedded tansu" if services.broker is not None else "external",
             "postgres": "embedded" if services.postgres is not None else "external",
         },
         machine=machine_info(),
     )
+
+
+def measure_defined(
+    options: PipelineOptions,
+    settings: Settings,
+    records: list[_Record],
+    home: Path,
+    run_id: str,
+    watched: Callable[[], dict[str, psutil.Process]],
+    external: bool,
+) -> ThroughputResult:
+    """The throughput run again, on a database of its own where the synthetic segments and
+    computed traits (`cdp.bench.definitions`) are defined before the processor starts."""
+    with _bench_database(settings, f"cdp_bench_{run_id}_defined") as defined:
+        apply_synthetic(defined, options.segments, options.computed_traits)
+        with _phase(defined, run_id, "defined", external) as phased:
+            produce_s = produce_all(phased, records)
+            logs = home / "logs" / "defined"
+            return measure_throughput(
+                phased, len(records), produce_s, logs, watched, options.processors
+            )
 
 
 @contextlib.contextmanager

@@ -55,6 +55,13 @@ class ThroughputResult:
     def events_per_s(self) -> float:
         return self.measured_events / self.measured_s if self.measured_s > 0 else 0.0
 
+    def cpu_s_per_1000(self, name: str) -> float:
+        """CPU-seconds the processes `name` (processor, postgres) spent per 1,000 events: less
+        sensitive than events/s to other load on a shared machine."""
+        if self.measured_events <= 0:
+            return 0.0
+        return self.cpu.get(name, 0.0) * self.measured_s / self.measured_events * 1000
+
 
 @dataclass(frozen=True, slots=True)
 class LatencyResult:
@@ -117,6 +124,8 @@ class PipelineReport:
     latency: LatencyResult | None
     services: dict[str, str]
     machine: dict[str, object]
+    defined: ThroughputResult | None = None
+    """The throughput run with synthetic segments and computed traits defined (None: not run)."""
 
     @property
     def ceiling_ratio(self) -> float:
@@ -156,6 +165,7 @@ class PipelineReport:
                 "cpu_cores": _rounded(t.cpu, 3),
             },
             "latency": None if self.latency is None else _latency_json(self.latency),
+            "defined": None if self.defined is None else _defined_json(t, self.defined),
             "ceiling": {
                 "rows_per_s": round(c.rows_per_s, 1),
                 "rows": c.rows,
@@ -185,6 +195,25 @@ class PipelineReport:
             "services": self.services,
             "machine": self.machine,
         }
+
+
+def _defined_json(base: ThroughputResult, defined: ThroughputResult) -> dict[str, object]:
+    return {
+        "events_per_s": round(defined.events_per_s, 1),
+        "slowdown": round(1 - defined.events_per_s / base.events_per_s, 4)
+        if base.events_per_s
+        else None,
+        "measured_events": defined.measured_events,
+        "measured_s": round(defined.measured_s, 3),
+        "cpu_cores": _rounded(defined.cpu, 3),
+        "cpu_s_per_1000_events": {
+            name: {
+                "without": round(base.cpu_s_per_1000(name), 4),
+                "with": round(defined.cpu_s_per_1000(name), 4),
+            }
+            for name in ("processor", "postgres")
+        },
+    }
 
 
 def _latency_json(latency: LatencyResult) -> dict[str, object]:
@@ -242,6 +271,16 @@ def _rows(report: PipelineReport) -> list[tuple[str, str]]:
                                   f" {c.batch:,}, {c.keys:,} keys)"),
         ("pipeline / ceiling", f"{report.ceiling_ratio:.2f}"),
     ]  # fmt: skip
+    if report.defined is not None:
+        d, o = report.defined, report.options
+        slower = 1 - d.events_per_s / t.events_per_s if t.events_per_s else 0.0
+        rows += [
+            (f"with {o['segments']} segments, {o['computed_traits']} computed traits",
+             f"{d.events_per_s:,.0f} events/s ({slower:+.1%} slower; goal at most 20%)"),
+            *[(f"  CPU-s per 1,000 events, {name}",
+               f"{t.cpu_s_per_1000(name):.3f} without, {d.cpu_s_per_1000(name):.3f} with")
+              for name in ("processor", "postgres")],
+        ]  # fmt: skip
     if report.latency is not None:
         lat = report.latency
         ms = lat.latencies_ms

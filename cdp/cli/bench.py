@@ -80,6 +80,12 @@ def pipeline(
     output_dir: Annotated[
         Path, typer.Option(help="Where the JSON file goes.")
     ] = DEFAULT_OUTPUT_DIR,
+    segments: Annotated[
+        int, typer.Option(min=0, help="Synthetic segments for a second throughput run.")
+    ] = 0,
+    computed_traits: Annotated[
+        int, typer.Option(min=0, help="Synthetic computed traits for that second run.")
+    ] = 0,
 ) -> None:
     """Synthetic customers through Kafka and the processor: events/s, latency, RSS, identity
     precision/recall, and the COPY + upsert ceiling of the same Postgres."""
@@ -88,7 +94,16 @@ def pipeline(
 
     configure_logging("WARNING")
     options = PipelineOptions(
-        events, persons, rate, latency_seconds, batch_max, batch_wait_ms, seed, processors
+        events,
+        persons,
+        rate,
+        latency_seconds,
+        batch_max,
+        batch_wait_ms,
+        seed,
+        processors,
+        segments,
+        computed_traits,
     )
     status = Console(stderr=True)
     try:

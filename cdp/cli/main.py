@@ -18,6 +18,7 @@ from cdp.cli import (
     status,
     tail,
 )
+from cdp.cli import traits as computed_traits
 from cdp.cli.common import fail, settings_for_command
 from cdp.errors import CdpError
 
@@ -32,6 +33,7 @@ app.command("demo")(demo.demo)
 app.add_typer(privacy.app, name="privacy")
 app.add_typer(keys.app, name="keys")
 app.add_typer(destinations.app, name="destinations")
+app.add_typer(computed_traits.app, name="traits")
 
 
 @app.command()

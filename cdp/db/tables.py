@@ -12,6 +12,8 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 __all__ = [
     "api_keys",
     "audit_log",
+    "computed_trait_values",
+    "computed_traits",
     "consumer_offsets",
     "destination_members",
     "destination_status",
@@ -275,4 +277,42 @@ destination_members = sa.Table(
     sa.Column("segment", sa.Text, primary_key=True),
     sa.Column("profile_id", sa.BigInteger, primary_key=True),
     sa.Column("since", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
+computed_traits = sa.Table(
+    "computed_traits",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("fingerprint", sa.Text, nullable=False),
+    sa.Column("definition", JSONB, nullable=False),
+    sa.Column("state", sa.Text, nullable=False, server_default="active"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
+#: The value of a configured computed trait from its aggregate state (see migration 0008).
+TRAIT_VALUE = "cdp_trait_value(kind, n, total, low, high, first_value, last_value, counts)"
+
+computed_trait_values = sa.Table(
+    "computed_trait_values",
+    metadata,
+    sa.Column("profile_id", sa.BigInteger, primary_key=True),
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("n", sa.BigInteger, nullable=False),
+    sa.Column("total", sa.Numeric),
+    sa.Column("low", sa.Numeric),
+    sa.Column("high", sa.Numeric),
+    sa.Column("first_at", sa.DateTime(timezone=True)),
+    sa.Column("first_key", sa.Text(collation="C")),
+    sa.Column("first_value", JSONB),
+    sa.Column("last_at", sa.DateTime(timezone=True)),
+    sa.Column("last_key", sa.Text(collation="C")),
+    sa.Column("last_value", JSONB),
+    sa.Column("counts", JSONB),
+    sa.Column("expires_at", sa.DateTime(timezone=True)),
+    sa.Column("value", JSONB, sa.Computed(TRAIT_VALUE, persisted=True)),
+    sa.Index("computed_trait_values_name", "name"),
+    sa.Index("computed_trait_values_expires", "expires_at"),
 )

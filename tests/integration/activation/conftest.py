@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +24,7 @@ from cdp.activation.segments import (
     next_boundary,
 )
 from cdp.db import upgrade
-from cdp.db.tables import events, group_members, groups, profiles
+from cdp.db.tables import computed_trait_values, events, group_members, groups, profiles
 from cdp.settings import Settings, sqlalchemy_url
 from tests.services import clone_database, drop_database, sibling_url
 
@@ -83,6 +83,7 @@ class Store:
         traits: dict[str, Any] | None = None,
         computed: dict[str, Any] | None = None,
         merged_into: int | None = None,
+        configured: dict[str, Any] | None = None,
     ) -> int:
         traits, computed = traits or {}, computed or {}
         pid = self.conn.execute(
@@ -96,7 +97,13 @@ class Store:
             )
             .returning(profiles.c.id)
         ).scalar_one()
-        self.facts[pid] = ProfileFacts(traits, computed, [], [])
+        self.facts[pid] = ProfileFacts(traits, computed, [], [], configured or {})
+        for name, value in (configured or {}).items():
+            self.conn.execute(
+                sa.insert(computed_trait_values).values(
+                    profile_id=pid, name=name, kind="first", n=1, first_value=value
+                )
+            )
         return int(pid)
 
     def raw_profile(self, traits_json: str, computed_json: str = "{}") -> int:
@@ -133,12 +140,7 @@ class Store:
             )
         )
         old = self.facts[pid]
-        self.facts[pid] = ProfileFacts(
-            old.traits,
-            old.computed,
-            [*old.events, EventFact(kind, name, at, properties)],
-            old.groups,
-        )
+        self.facts[pid] = replace(old, events=[*old.events, EventFact(kind, name, at, properties)])
 
     def group(self, pid: int, traits: dict[str, Any] | None) -> str:
         """Make `pid` a member of a new group; `traits=None` leaves the group without a row."""
@@ -154,9 +156,7 @@ class Store:
             )
         )
         old = self.facts[pid]
-        self.facts[pid] = ProfileFacts(
-            old.traits, old.computed, old.events, [*old.groups, traits or {}]
-        )
+        self.facts[pid] = replace(old, groups=[*old.groups, traits or {}])
         return group_id
 
     def members(

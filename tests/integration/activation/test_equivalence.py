@@ -44,6 +44,8 @@ FACT_VALUES = st.one_of(
 )
 RELATIVE = st.integers(0, 30).map(lambda n: {"days_ago": n})
 TRAIT_NAMES = st.sampled_from(["plan", "score", "signup"])
+#: Names of configured computed traits (values stored in `computed_trait_values`).
+CONFIGURED = ("ltv", "fav")
 
 
 @st.composite
@@ -105,8 +107,20 @@ def leaves(draw: st.DrawFn) -> dict[str, Any]:
         return {"consent": {"purpose": draw(st.sampled_from(["marketing", "ads"]))}}
     if kind == "computed":
         name = draw(
-            st.sampled_from(["total_revenue", "order_count", "events.A", "first_seen", "last_seen"])
+            st.sampled_from(
+                [
+                    "total_revenue",
+                    "order_count",
+                    "events.A",
+                    "first_seen",
+                    "last_seen",
+                    "ltv",
+                    "fav",
+                ]
+            )
         )
+        if name in CONFIGURED:
+            return {"computed": {"name": name, **draw(comparisons(relative=False))}}
         if name in ("first_seen", "last_seen"):
             op = draw(st.sampled_from(["gt", "gte", "lt", "lte", "between", "exists"]))
             if op == "exists":
@@ -193,6 +207,9 @@ PROFILES = st.fixed_dictionaries(
             st.one_of(st.none(), st.dictionaries(st.just("plan"), FACT_VALUES, max_size=1)),
             max_size=2,
         ),
+        "configured": st.dictionaries(
+            st.sampled_from(CONFIGURED), FACT_VALUES.filter(lambda v: v is not None), max_size=2
+        ),
     }
 )
 
@@ -217,7 +234,9 @@ def check_agreement(
     with engine.connect() as conn, conn.begin() as tx:
         store = Store(conn)
         for person in people:
-            pid = store.profile(person["traits"], person["computed"])
+            pid = store.profile(
+                person["traits"], person["computed"], configured=person.get("configured")
+            )
             for kind, name, at, properties in person["events"]:
                 store.event(pid, name, at, kind, **properties)
             for traits in person["groups"]:

@@ -33,6 +33,11 @@ EXPECTED: dict[tuple[str, str], Role] = {
     ("PUT", "/v1/segments/{slug}"): Role.SEGMENTS_WRITE,
     ("DELETE", "/v1/segments/{slug}"): Role.SEGMENTS_WRITE,
     ("GET", "/v1/profiles/{ref}/segments"): Role.PROFILES_READ,
+    ("GET", "/v1/computed-traits"): Role.PROFILES_READ,
+    ("POST", "/v1/computed-traits"): Role.SEGMENTS_WRITE,
+    ("GET", "/v1/computed-traits/{name}"): Role.PROFILES_READ,
+    ("PUT", "/v1/computed-traits/{name}"): Role.SEGMENTS_WRITE,
+    ("DELETE", "/v1/computed-traits/{name}"): Role.SEGMENTS_WRITE,
     ("GET", "/v1/ops/overview"): Role.ADMIN,
     ("GET", "/v1/ops/segments/history"): Role.ADMIN,
     ("GET", "/v1/ops/dlq"): Role.ADMIN,
@@ -62,6 +67,7 @@ def call(client: TestClient, method: str, path: str, headers: dict[str, str]) ->
         path.replace("{ref}", "email:nobody-matrix@example.com")
         .replace("{slug}", SLUG)
         .replace("{request_id}", "999999999")
+        .replace("{name}", "matrix_trait")
     )
     body = None
     if method in ("POST", "PUT"):

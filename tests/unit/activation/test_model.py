@@ -120,8 +120,12 @@ def test_event_defaults_type_track_and_at_least_one() -> None:
             "condition.group.value: expected a number or an ISO-8601 date or datetime, got a mapping",
         ),
         (
-            segment({"computed": {"name": "visits", "op": "gt", "value": 1}}),
-            "condition.computed.name: 'visits' is not one of event_count",
+            segment({"computed": {"name": "Visits", "op": "gt", "value": 1}}),
+            "condition.computed.name: 'Visits' is not one of event_count",
+        ),
+        (
+            segment({"computed": {"name": "lifetime_value", "op": "gt", "value": {"days": 1}}}),
+            "condition.computed.value: expected a number or an ISO-8601 date or datetime, got a mapping",
         ),
         (
             segment({"computed": {"name": "event_count", "op": "exists"}}),

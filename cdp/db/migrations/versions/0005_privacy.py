@@ -1,6 +1,6 @@
 """Data subject requests (the audit of each one, and deletion jobs), suppression hashes, drops.
 
-Revision ID: 0007
+Revision ID: 0005
 Revises: 0004
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision = "0007"
+revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None

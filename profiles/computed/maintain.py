@@ -1,0 +1,190 @@
+"""Keeping configured computed traits up to date inside the processor's batch transaction.
+
+Per batch, whatever its size: one statement reads the definitions (taking the shared side of the
+catalog lock, see `CATALOG_LOCK`) and one upsert folds the batch's matching events into every
+trait; merges add two more (combine, delete).
+
+Windowed traits fold the same way, counting only events inside the window at the batch's time,
+and each windowed state remembers when its oldest counted event leaves the window
+(`expires_at`). Until then no counted event has left it, so the state is exact; at that instant
+`expire_due` (run by the scheduler) recomputes the state from the timeline, which holds every
+contribution already (re-pointed on merges), so no second copy of them is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from psycopg import Connection
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from cdp.db.compile import compile_statement, execute
+from cdp.db.tables import computed_trait_values as ctv
+from cdp.db.tables import events as timeline
+from cdp.profiles import copytext
+from cdp.profiles.computed.model import TraitDefinition, parse_trait
+from cdp.profiles.computed.sql import (
+    STATE_COLUMNS,
+    BatchRows,
+    aggregate,
+    batch_source,
+    combine_upsert,
+    merge_states,
+)
+from cdp.profiles.events import InEvent
+
+__all__ = ["CATALOG_LOCK", "ComputedTraits", "event_name", "refresh_windowed"]
+
+#: Advisory-lock key ("cdpt") serialising catalog changes (exclusive, with their backfill) against
+#: batches (shared), so that every event is counted either by the backfill or by its batch.
+CATALOG_LOCK = 0x63647074
+
+#: Compiled batch statements kept (one per set of definitions a batch hits; a few in practice).
+COMPILED_CACHE = 64
+
+_VERSIONS = (
+    "WITH l AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(%s)) "
+    "SELECT t.name, t.version FROM l LEFT JOIN computed_traits t ON t.state = 'active' "
+    "ORDER BY t.name"
+)
+
+
+def event_name(event: InEvent) -> str | None:
+    """The name the timeline stores for `event` (as `profiles.apply` writes it)."""
+    kind = event.type
+    if kind == "track":
+        return event.event
+    if kind in ("page", "screen"):
+        return event.name
+    if kind == "group":
+        return event.group_id
+    if kind == "alias":
+        return event.previous_id
+    return None
+
+
+def _matches(defn: TraitDefinition, kind: str, name: str | None) -> bool:
+    spec = defn.event
+    return (spec.type is None or spec.type == kind) and (spec.name is None or spec.name == name)
+
+
+class ComputedTraits:
+    """The active definitions (re-read only when their versions change) and the per-batch step."""
+
+    def __init__(self) -> None:
+        self._versions: list[tuple[str, int]] = []
+        self._definitions: list[TraitDefinition] = []
+        self._compiled: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
+
+    def current(self, conn: Connection[Any]) -> list[TraitDefinition]:
+        """The active definitions; takes the shared catalog lock for the rest of the transaction."""
+        versions = [(n, v) for n, v in conn.execute(_VERSIONS, (CATALOG_LOCK,)).fetchall() if n]
+        if versions != self._versions:
+            rows = conn.execute(
+                "SELECT definition FROM computed_traits WHERE state = 'active' ORDER BY name"
+            ).fetchall()
+            self._definitions = [parse_trait(r[0]) for r in rows]
+            self._versions = versions
+        return self._definitions
+
+    def after_batch(
+        self,
+        conn: Connection[Any],
+        events: Sequence[InEvent],
+        profile_ids: Sequence[int],
+        moves: Sequence[tuple[int, int]],
+        now: datetime | None = None,
+    ) -> set[str]:
+        """Fold `events` (`profile_ids[i]` is the final profile of `events[i]`) and the merges
+        `moves` (merged-away profile, final survivor) into the traits; return the names of the
+        traits that may have changed for some profile."""
+        definitions = self.current(conn)
+        if not definitions or (not events and not moves):
+            return set()
+        moment = now or datetime.now(UTC)
+        changed: set[str] = set()
+        if moves:
+            _merge(conn, moves, definitions)
+            changed |= {d.name for d in definitions}
+        rows, hit = _candidates(definitions, events, profile_ids)
+        changed |= hit
+        if rows:
+            text, params = self._statement(definitions, hit)
+            conn.execute(text, {**params, "batch": rows.text(), "now": moment})
+        return changed
+
+    def _statement(
+        self, definitions: list[TraitDefinition], hit: set[str]
+    ) -> tuple[str, dict[str, Any]]:
+        """The compiled batch upsert for the definitions in `hit` (compiling it costs more than
+        folding a batch of thousands of events, so each shape is compiled once per version)."""
+        key = (tuple(self._versions), frozenset(hit))
+        found = self._compiled.get(key)
+        if found is None:
+            if len(self._compiled) >= COMPILED_CACHE:
+                self._compiled.clear()
+            source = batch_source()
+            selects = [aggregate(d, source, None) for d in definitions if d.name in hit]
+            found = self._compiled[key] = compile_statement(combine_upsert(selects))
+        return found
+
+
+def _candidates(
+    definitions: list[TraitDefinition], events: Sequence[InEvent], profile_ids: Sequence[int]
+) -> tuple[BatchRows, set[str]]:
+    """The events some definition may count (by type and name; property conditions and windows
+    are left to SQL), and the names of those definitions."""
+    rows = BatchRows()
+    hit: set[str] = set()
+    known: dict[tuple[str, str | None], list[str]] = {}
+    for event, pid in zip(events, profile_ids, strict=True):
+        name = event_name(event)
+        wanted = known.get((event.type, name))
+        if wanted is None:
+            wanted = [d.name for d in definitions if _matches(d, event.type, name)]
+            known[event.type, name] = wanted
+        if not wanted:
+            continue
+        hit.update(wanted)
+        if event.type in ("identify", "group"):
+            props = orjson.dumps(event.traits).decode()
+        else:
+            props = event.properties_json
+        rows.add(pid, event.message_id, event.type, name, copytext.timestamp(event.at), props)
+    return rows, hit
+
+
+def _merge(
+    conn: Connection[Any], moves: Sequence[tuple[int, int]], definitions: list[TraitDefinition]
+) -> None:
+    """Combine each merged-away profile's states into its survivor's, and drop its rows."""
+    names = [d.name for d in definitions]
+    execute(conn, combine_upsert([merge_states(moves, names)]))
+    execute(
+        conn,
+        sa.delete(ctv).where(
+            ctv.c.profile_id == sa.any_(sa.literal([f for f, _ in moves], ARRAY(sa.BigInteger)))
+        ),
+    )
+
+
+def refresh_windowed(
+    conn: Connection[Any], definitions: list[TraitDefinition], ids: list[int], now: datetime
+) -> None:
+    """Recompute the windowed `definitions` of the profiles `ids` from the timeline at `now`."""
+    if not definitions or not ids:
+        return
+    execute(
+        conn,
+        sa.delete(ctv).where(
+            ctv.c.name == sa.any_(sa.literal([d.name for d in definitions], ARRAY(sa.Text))),
+            ctv.c.profile_id == sa.any_(sa.literal(ids, ARRAY(sa.BigInteger))),
+        ),
+    )
+    selects = [aggregate(d, timeline, now, ids) for d in definitions]
+    source = selects[0] if len(selects) == 1 else sa.union_all(*selects)
+    execute(conn, sa.insert(ctv).from_select(list(STATE_COLUMNS), source))
