@@ -37,17 +37,21 @@ def stored_offsets(conn: Connection) -> list[tuple[str, str, int, int]]:
     return [(g, t, int(p), int(o)) for g, t, p, o in rows]
 
 
-def destinations(conn: Connection) -> list[dict[str, Any]] | None:
-    """The rows of a `destinations` table if the activation stage created one, else None."""
-    if conn.execute(sa.text("SELECT to_regclass('destinations')")).scalar() is None:
-        return None
+def destinations(conn: Connection) -> list[dict[str, Any]]:
+    """Each destination's name, channel, whether it is enabled, and its delivery counts (see
+    `cdp destinations status`). Only these columns are read: a definition holds secrets."""
     rows = conn.execute(
-        sa.text("SELECT * FROM destinations LIMIT :n"), {"n": DESTINATIONS_LIMIT}
+        sa.text(
+            "SELECT d.name, d.definition->'channel'->>'type' AS channel, "
+            "coalesce((d.definition->>'enabled')::boolean, true) AS enabled, "
+            "coalesce(s.delivered, 0) AS delivered, coalesce(s.retrying, 0) AS retrying, "
+            "coalesce(s.aborted, 0) AS aborted, coalesce(s.suppressed, 0) AS suppressed, "
+            "s.last_error FROM destinations d "
+            "LEFT JOIN destination_status s ON s.destination = d.name ORDER BY d.name LIMIT :n"
+        ),
+        {"n": DESTINATIONS_LIMIT},
     ).mappings()
-    return [{k: _plain(v) for k, v in row.items() if k not in _SECRET_COLUMNS} for row in rows]
-
-
-_SECRET_COLUMNS = frozenset({"secret", "token", "password", "api_key", "headers", "config"})
+    return [{k: _plain(v) for k, v in row.items()} for row in rows]
 
 
 def _plain(value: Any) -> Any:

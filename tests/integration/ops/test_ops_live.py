@@ -12,6 +12,8 @@ from confluent_kafka import Producer
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from cdp.activation.destinations.config import Destination, WebhookChannel
+from cdp.activation.destinations.store import apply_destinations
 from cdp.db import create_engine
 from cdp.deadletter import DeadLetter, encode_dead_letter
 from cdp.ops import segment_history
@@ -153,22 +155,32 @@ def test_segment_history_counts_current_members_by_the_day_they_joined(
     assert history["series"] == {"new": [0, 0, 0, 1], "vip": [1, 2, 2, 3]}
 
 
-def test_destinations_show_when_their_table_exists_without_secret_columns(
+def test_destinations_show_with_their_counts_and_never_their_secrets(
     client: TestClient, pipeline_settings: Settings
 ) -> None:
-    assert client.get("/v1/ops/overview", headers=AUTH).json()["destinations"] is None
+    assert client.get("/v1/ops/overview", headers=AUTH).json()["destinations"] == []
+    secret = "s3cr3t-never-shown"
+    crm = Destination(
+        name="crm",
+        segments=["buyers"],
+        channel=WebhookChannel(url="http://127.0.0.1:9/hook", secret=SecretStr(secret)),
+    )
     engine = create_engine(pipeline_settings, pool_size=1)
     try:
-        with engine.begin() as conn:
-            conn.execute(
-                sa.text(
-                    "CREATE TABLE destinations (name text, kind text, secret text, enabled bool)"
-                )
-            )
-            conn.execute(
-                sa.text("INSERT INTO destinations VALUES ('crm', 'webhook', 's3cr3t', true)")
-            )
+        apply_destinations(engine, [crm])
     finally:
         engine.dispose()
-    body = client.get("/v1/ops/overview", headers=AUTH).json()
-    assert body["destinations"] == [{"name": "crm", "kind": "webhook", "enabled": True}]
+    response = client.get("/v1/ops/overview", headers=AUTH)
+    assert secret not in response.text
+    assert response.json()["destinations"] == [
+        {
+            "name": "crm",
+            "channel": "webhook",
+            "enabled": True,
+            "delivered": 0,
+            "retrying": 0,
+            "aborted": 0,
+            "suppressed": 0,
+            "last_error": None,
+        }
+    ]
