@@ -52,6 +52,7 @@ from cdp.bench.pipeline_report import (
 from cdp.bench.processor import ProcessorProcess
 from cdp.bench.quality import pair_counts
 from cdp.bench.report import machine_info
+from cdp.bench.scraper import MetricsScraper
 from cdp.bench.stats import CpuSample, cpu_shares, percentile, sample_cpu
 from cdp.bench.synthetic import Workload, generate
 from cdp.db import upgrade
@@ -108,6 +109,9 @@ class PipelineOptions:
     segments: int = 0
     """Synthetic segments defined for a second throughput run (with `computed_traits`)."""
     computed_traits: int = 0
+    metrics: bool = False
+    """Run the throughput again with metrics served (`CDP_METRICS_PORT`) and scraped every
+    second, to measure what observability costs."""
     """Synthetic computed traits defined for that second run."""
 
 
@@ -180,6 +184,11 @@ def _run(
         )
         defined = measure_defined(options, settings, records, home, run_id, watched, external)
         announce(f"{defined.events_per_s:,.0f} events/s with them")
+    observed = None
+    if options.metrics:
+        announce("again with metrics served and scraped every second ...")
+        observed = measure_observed(options, settings, records, home, run_id, watched, external)
+        announce(f"{observed.events_per_s:,.0f} events/s with them")
     announce("timing the COPY + upsert ceiling ...")
     ceiling = measure_ceiling(settings, workload, settings.processor_batch_max)
     latency = None
@@ -212,6 +221,7 @@ def _run(
             "processors": options.processors,
             "segments": options.segments,
             "computed_traits": options.computed_traits,
+            "metrics": options.metrics,
         },
         workload={
             "events": len(records),
@@ -225,6 +235,7 @@ def _run(
         ceiling=ceiling,
         latency=latency,
         defined=defined,
+        observed=observed,
         services={
             "kafka": "embedded tansu" if services.broker is not None else "external",
             "postgres": "embedded" if services.postgres is not None else "external",
@@ -252,6 +263,28 @@ def measure_defined(
             return measure_throughput(
                 phased, len(records), produce_s, logs, watched, options.processors
             )
+
+
+def measure_observed(
+    options: PipelineOptions,
+    settings: Settings,
+    records: list[_Record],
+    home: Path,
+    run_id: str,
+    watched: Callable[[], dict[str, psutil.Process]],
+    external: bool,
+) -> ThroughputResult:
+    """The throughput run again, on a database of its own, with every processor serving
+    `/healthz`, `/readyz` and `/metrics` (consumer lag statistics included) and a
+    `MetricsScraper` reading them every second."""
+    with _bench_database(settings, f"cdp_bench_{run_id}_metrics") as fresh:
+        observed = fresh.model_copy(update={"metrics_port": free_port()})
+        with _phase(observed, run_id, "metrics", external) as phased:
+            produce_s = produce_all(phased, records)
+            return measure_throughput(
+                phased, len(records), produce_s, home / "logs" / "metrics", watched,
+                options.processors,
+            )  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -482,10 +515,14 @@ def _start_processors(
 ) -> list[ProcessorProcess]:
     """`count` processors of one consumer group, started together so that they join it in one
     rebalance; each is stopped when `stack` closes."""
-    return [
-        stack.enter_context(ProcessorProcess(settings, logs / f"processor-{n}.log"))
+    running = [
+        stack.enter_context(ProcessorProcess(settings, logs / f"processor-{n}.log", n - 1))
         for n in range(1, count + 1)
     ]
+    if settings.metrics_port:
+        ports = [settings.metrics_port + i for i in range(count)]
+        stack.enter_context(MetricsScraper(ports))
+    return running
 
 
 def _watched(

@@ -19,9 +19,10 @@ STOP_GRACE_S = 30.0
 LOG_TAIL_BYTES = 3000
 
 
-def processor_env(settings: Settings) -> dict[str, str]:
+def processor_env(settings: Settings, index: int = 0) -> dict[str, str]:
     """The environment of a processor child: the stack's addresses plus `settings`' topics,
-    consumer group and batch limits, which the bench sets per run."""
+    consumer group and batch limits, which the bench sets per run. With `metrics_port` set,
+    processor `index` serves its metrics on `metrics_port + index`."""
     env = Supervisor(settings).child_env()
     topics = settings.topics
     env.update(
@@ -34,7 +35,7 @@ def processor_env(settings: Settings) -> dict[str, str]:
         CDP_PROCESSOR_GROUP=settings.processor_group,
         CDP_PROCESSOR_BATCH_MAX=str(settings.processor_batch_max),
         CDP_PROCESSOR_BATCH_WAIT_MS=str(settings.processor_batch_wait_ms),
-        CDP_METRICS_PORT="0",
+        CDP_METRICS_PORT=str(settings.metrics_port + index if settings.metrics_port else 0),
     )
     return env
 
@@ -46,12 +47,13 @@ class ProcessorProcess(ChildProcess):
     stop_grace_s = STOP_GRACE_S
     log_tail_bytes = LOG_TAIL_BYTES
 
-    def __init__(self, settings: Settings, log_path: Path) -> None:
+    def __init__(self, settings: Settings, log_path: Path, index: int = 0) -> None:
         super().__init__(log_path)
         self._settings = settings
+        self._index = index
 
     def env(self) -> dict[str, str]:
-        return processor_env(self._settings)
+        return processor_env(self._settings, self._index)
 
     @property
     def process(self) -> psutil.Process:

@@ -86,6 +86,10 @@ def pipeline(
     computed_traits: Annotated[
         int, typer.Option(min=0, help="Synthetic computed traits for that second run.")
     ] = 0,
+    metrics: Annotated[
+        bool,
+        typer.Option(help="Another throughput run with metrics served and scraped every second."),
+    ] = False,
 ) -> None:
     """Synthetic customers through Kafka and the processor: events/s, latency, RSS, identity
     precision/recall, and the COPY + upsert ceiling of the same Postgres."""
@@ -104,6 +108,7 @@ def pipeline(
         processors,
         segments,
         computed_traits,
+        metrics,
     )
     status = Console(stderr=True)
     try:
