@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
@@ -9,6 +10,8 @@ from cdp.observability.metrics import DEAD_LETTERS
 from cdp.schemas import DEAD_LETTER, Codec
 
 __all__ = ["DeadLetter", "encode_dead_letter"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +31,12 @@ def encode_dead_letter(codec: Codec, letter: DeadLetter, failed_at_ms: int | Non
     """The dead-letter record for `letter`, counted in `cdp_dead_letters_total` by stage and
     reason (every stage encodes its dead letters here, so the count covers all of them)."""
     DEAD_LETTERS.labels(letter.stage, letter.reason).inc()
+    log.info(
+        "dead letter (%s): %s",
+        letter.reason,
+        letter.message,
+        extra={"stage": letter.stage, "message_id": letter.message_id},
+    )
     return codec.encode(
         DEAD_LETTER,
         {

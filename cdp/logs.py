@@ -31,9 +31,25 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry).decode()
 
 
-def configure_logging(level: str = "INFO") -> None:
+class _DefaultStage(logging.Filter):
+    """Gives every record the process's stage unless the call named another."""
+
+    def __init__(self, stage: str) -> None:
+        super().__init__()
+        self.stage = stage
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "stage", None) is None:
+            record.stage = self.stage
+        return True
+
+
+def configure_logging(level: str = "INFO", stage: str | None = None) -> None:
+    """JSON lines on stderr at `level`; with `stage`, each line names it (a service's name)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    if stage is not None:
+        handler.addFilter(_DefaultStage(stage))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -253,7 +253,7 @@ def serve_worker() -> None:
     supervisor is gone, so no worker outlives a killed `cdp collector`.
     """
     settings, parent = read_worker_payload(sys.stdin.buffer.read())
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, "collector")
     sock = listening_socket(settings.collector_host, settings.collector_port, reuse_port=True)
     threading.Thread(
         target=_stop_when_orphaned, args=(parent,), name="orphan-check", daemon=True

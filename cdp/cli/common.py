@@ -12,13 +12,14 @@ from cdp.settings import Settings, load_settings
 __all__ = ["fail", "settings_for_command"]
 
 
-def settings_for_command() -> Settings:
-    """Settings from the environment, pointed at a running `cdp up` where nothing is configured."""
+def settings_for_command(stage: str | None = None) -> Settings:
+    """Settings from the environment, pointed at a running `cdp up` where nothing is configured.
+    A service passes its `stage`, which then names every log line it writes."""
     try:
         settings = apply_stack_state(load_settings())
     except CdpError as exc:
         fail(str(exc))
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, stage)
     return settings
 
 

@@ -60,7 +60,7 @@ def collector(
     """Run the Segment-compatible HTTP collector."""
     from cdp.ingest import run_collector
 
-    settings = settings_for_command()
+    settings = settings_for_command("collector")
     if workers is not None:
         settings = settings.model_copy(update={"collector_workers": workers})
     try:
@@ -75,7 +75,7 @@ def api() -> None:
     from cdp.profiles import run_api
 
     try:
-        run_api(settings_for_command())
+        run_api(settings_for_command("api"))
     except CdpError as exc:
         fail(str(exc))
 
@@ -86,7 +86,7 @@ def processor() -> None:
     from cdp.profiles import run_processor
 
     try:
-        run_processor(settings_for_command())
+        run_processor(settings_for_command("processor"))
     except CdpError as exc:
         fail(str(exc))
 
@@ -97,7 +97,7 @@ def relay() -> None:
     from cdp.activation import run_relay
 
     try:
-        run_relay(settings_for_command())
+        run_relay(settings_for_command("relay"))
     except CdpError as exc:
         fail(str(exc))
 
@@ -108,7 +108,7 @@ def scheduler() -> None:
     from cdp.activation.scheduler_service import run_scheduler
 
     try:
-        run_scheduler(settings_for_command())
+        run_scheduler(settings_for_command("scheduler"))
     except CdpError as exc:
         fail(str(exc))
 
@@ -119,7 +119,7 @@ def activation() -> None:
     from cdp.activation.destinations.runner import run_activation
 
     try:
-        run_activation(settings_for_command())
+        run_activation(settings_for_command("activation"))
     except CdpError as exc:
         fail(str(exc))
 
@@ -130,7 +130,7 @@ def activation_worker(name: str) -> None:
     from cdp.activation.destinations.runner import run_worker
 
     try:
-        run_worker(settings_for_command(), name)
+        run_worker(settings_for_command("activation"), name)
     except CdpError as exc:
         fail(str(exc))
 
