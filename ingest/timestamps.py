@@ -23,7 +23,20 @@ __all__ = [
 
 
 class InvalidTimestamp(ValueError):
-    """A timestamp field is neither an ISO 8601 string nor epoch milliseconds."""
+    """A timestamp field is neither an ISO 8601 string nor epoch milliseconds, or lies outside
+    the years 1 to 9999."""
+
+
+#: The years 1 to 9999 in epoch milliseconds: what ISO 8601 strings can say, and well inside
+#: the 64-bit `timestamp-millis` the Avro schemas carry (a number beyond it was a 500 once).
+MIN_MILLIS = -62_135_596_800_000
+MAX_MILLIS = 253_402_300_799_999
+
+
+def _in_range(millis: int, field: str) -> int:
+    if not MIN_MILLIS <= millis <= MAX_MILLIS:
+        raise InvalidTimestamp(f"{field} is outside the years 1 to 9999")
+    return millis
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +68,9 @@ def parse_timestamp(value: object, field: str) -> int | None:
     if isinstance(value, bool):
         raise InvalidTimestamp(f"{field} is a boolean")
     if isinstance(value, int | float):
-        return int(value)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise InvalidTimestamp(f"{field} is not a finite number")
+        return _in_range(int(value), field)
     raise InvalidTimestamp(f"{field} must be an ISO 8601 string")
 
 
@@ -102,7 +117,8 @@ def corrected_times(
         return received_at, sent_at, original
     if sent_at is None:
         return original, sent_at, original
-    return received_at - (sent_at - original), sent_at, original
+    corrected = _in_range(received_at - (sent_at - original), "the skew-corrected timestamp")
+    return corrected, sent_at, original
 
 
 def event_times(

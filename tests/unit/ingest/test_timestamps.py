@@ -87,3 +87,23 @@ def test_iso_rendering_round_trips() -> None:
     moment = datetime(2025, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
     assert parse_timestamp(moment.isoformat(), "t") == to_millis(moment)
     assert parse_timestamp((moment + timedelta(0)).isoformat(), "t") == to_millis(moment)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [9.223372036854776e18, 2**63, -(2**63), 253_402_300_800_000, float("inf"), float("nan")],
+)
+def test_numbers_outside_the_years_1_to_9999_are_refused(value: float) -> None:
+    with pytest.raises(InvalidTimestamp, match="timestamp"):
+        parse_timestamp(value, "timestamp")
+
+
+def test_a_skew_correction_that_leaves_the_years_1_to_9999_is_refused() -> None:
+    item: dict[str, object] = {"timestamp": 253_402_300_799_999, "sentAt": -62_135_596_800_000}
+    with pytest.raises(InvalidTimestamp, match="skew-corrected"):
+        event_times(item, received_at=1_714_521_600_000)
+
+
+@given(st.integers(min_value=-62_135_596_800_000, max_value=253_402_300_799_999))
+def test_every_millisecond_of_the_years_1_to_9999_is_accepted(millis: int) -> None:
+    assert parse_timestamp(millis, "timestamp") == millis
