@@ -96,7 +96,10 @@ def test_many_segments_at_once_equal_one_by_one(
         "('s0-0', %s, 1), ('s0-1', %s, 1), ('s2-0', %s, 3), ('s0-0', %s, 1)",
         (silver, merged, gold, gold),
     )
-    conn.execute("INSERT INTO segment_checks VALUES ('s1-0', %s, %s)", (bare, NOW))
+    conn.execute(
+        "INSERT INTO segment_checks VALUES ('s1-0', %s, %s), ('s1-1', %s, %s)",
+        (bare, NOW, gold, NOW),
+    )
     ids = [gold, silver, bare, merged]
 
     changes, _ = run(conn, chosen, ids, together)
@@ -121,7 +124,7 @@ def test_many_segments_at_once_equal_one_by_one(
         ("s2-1", bare, 3),
     }
     assert {(s, p) for s, p, _ in checks} == {("s1-0", gold), ("s1-1", gold)}, (
-        "a check where a boundary exists (gold leaves in 20 days), the stale one removed"
+        "a check where a boundary exists (gold leaves in 20 days, a moved one updated), the stale one removed"
     )
     for _, _, at in checks:
         assert NOW + timedelta(days=20) <= at <= NOW + timedelta(days=20, milliseconds=1)
