@@ -22,14 +22,13 @@ import orjson
 import sqlalchemy as sa
 from psycopg import Connection
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.sql.elements import ColumnElement
 
 from cdp.activation.catalog import ActiveSegment, load_active
 from cdp.activation.relay import notify_outbox
 from cdp.activation.segments import membership_condition, next_boundary
 from cdp.db.compile import execute
-from cdp.db.tables import profiles, segment_checks
+from cdp.db.tables import profiles
 from cdp.schemas import MEMBERSHIP_CHANGE, Codec
 
 __all__ = [
@@ -82,7 +81,7 @@ def evaluate_segments(
 
     A fixed number of statements whatever the number of segments (each one a round trip inside
     the caller's transaction): all members in one `UNION ALL`, the current memberships in one
-    read, entries and exits in one statement each, the window checks in one. The changes are
+    read, entries and exits in one statement each, the window checks in three. The changes are
     listed segment by segment in the order of `segments` (entries, then exits, by profile id).
     `segments` must have distinct slugs."""
     if not segments or not profile_ids:
@@ -167,9 +166,7 @@ def _write_memberships(conn: Connection[Any], changes: list[MembershipChange]) -
 def _write_checks(
     conn: Connection[Any], segments: Sequence[ActiveSegment], batch: str, now: datetime
 ) -> None:
-    """Remember when each profile's membership may next change by time alone (windows): one
-    statement that computes the boundaries in Postgres, deletes the checks that have none any
-    more and upserts the others (a check whose instant did not move is left alone)."""
+    """Remember when each profile's membership may next change by time alone (windows)."""
     ids = _batch_ids(batch)
     timed: list[str] = []
     queries = []
@@ -187,30 +184,17 @@ def _write_checks(
         )
     if not queries:
         return
-    c = segment_checks
-    due = sa.union_all(*queries).cte("due")
-    kept = due.c.check_at.is_not(None)
-    gone = (
-        sa.delete(c)
-        .where(
-            c.c.slug == sa.any_(sa.literal(timed, ARRAY(sa.Text))),
-            c.c.profile_id == sa.any_(ids),
-            ~sa.exists().where(due.c.slug == c.c.slug, due.c.id == c.c.profile_id, kept),
+    due = [row for row in execute(conn, sa.union_all(*queries)) if row[2] is not None]
+    conn.execute(
+        "DELETE FROM segment_checks WHERE slug = ANY(%s::text[]) AND profile_id = ANY(%s::bigint[])",
+        (timed, batch),
+    )
+    if due:
+        conn.execute(
+            "INSERT INTO segment_checks (slug, profile_id, check_at) "
+            "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::timestamptz[])",
+            ([r[0] for r in due], [r[1] for r in due], [r[2] for r in due]),
         )
-        .cte("gone")
-    )
-    upsert = pg_insert(c).from_select(
-        ["slug", "profile_id", "check_at"],
-        sa.select(due.c.slug, due.c.id, due.c.check_at).where(kept),
-    )
-    execute(
-        conn,
-        upsert.on_conflict_do_update(
-            index_elements=[c.c.slug, c.c.profile_id],
-            set_={"check_at": upsert.excluded.check_at},
-            where=c.c.check_at.is_distinct_from(upsert.excluded.check_at),
-        ).add_cte(gone),
-    )
 
 
 def write_outbox(
