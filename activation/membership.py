@@ -21,10 +21,12 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 from psycopg import Connection
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql.elements import ColumnElement
 
 from cdp.activation.catalog import ActiveSegment, load_active
 from cdp.activation.relay import notify_outbox
-from cdp.activation.segments import live_members_query, next_boundary
+from cdp.activation.segments import membership_condition, next_boundary
 from cdp.db.compile import execute
 from cdp.db.tables import profiles
 from cdp.schemas import MEMBERSHIP_CHANGE, Codec
@@ -75,64 +77,124 @@ def evaluate_segments(
     now: datetime | None = None,
 ) -> list[MembershipChange]:
     """Re-evaluate `segments` for `profile_ids` (merged-away ids exit everything) and record the
-    changes: membership rows, window checks and outbox records."""
+    changes: membership rows, window checks and outbox records.
+
+    A fixed number of statements whatever the number of segments (each one a round trip inside
+    the caller's transaction): all members in one `UNION ALL`, the current memberships in one
+    read, entries and exits in one statement each, the window checks in three. The changes are
+    listed segment by segment in the order of `segments` (entries, then exits, by profile id).
+    `segments` must have distinct slugs."""
     if not segments or not profile_ids:
         return []
     moment = now or datetime.now(UTC)
     ids = sorted(set(profile_ids))
+    batch = array_text(ids)
+    members = _members(conn, segments, moment, batch)
+    current = _current(conn, segments, batch)
     changes: list[MembershipChange] = []
-    for segment in segments:
-        members = {
-            row[0] for row in execute(conn, live_members_query(segment.definition, moment, ids))
-        }
-        current = {
-            row[0]
-            for row in conn.execute(
-                "SELECT profile_id FROM segment_memberships WHERE slug = %s AND profile_id = ANY(%s)",
-                (segment.slug, ids),
-            ).fetchall()
-        }
-        entered, exited = sorted(members - current), sorted(current - members)
-        _write_memberships(conn, segment, entered, exited)
-        _write_checks(conn, segment, ids, moment)
-        changes += [MembershipChange(segment, p, "entered") for p in entered]
-        changes += [MembershipChange(segment, p, "exited") for p in exited]
+    for index, segment in enumerate(segments):
+        found, held = members.get(index, set()), current.get(segment.slug, set())
+        changes += [MembershipChange(segment, p, "entered") for p in sorted(found - held)]
+        changes += [MembershipChange(segment, p, "exited") for p in sorted(held - found)]
+    _write_memberships(conn, changes)
+    _write_checks(conn, segments, batch, moment)
     write_outbox(conn, changes, codec, membership_topic, reason)
     return changes
 
 
-def _write_memberships(
-    conn: Connection[Any], segment: ActiveSegment, entered: list[int], exited: list[int]
-) -> None:
+def _batch_ids(batch: str) -> ColumnElement[Any]:
+    """The batch's profile ids as one `bigint[]` parameter (Postgres array text), bound once
+    however many segment queries read it."""
+    return sa.cast(sa.bindparam("batch_ids", batch, type_=sa.Text), ARRAY(sa.BigInteger))
+
+
+def _members(
+    conn: Connection[Any], segments: Sequence[ActiveSegment], now: datetime, batch: str
+) -> dict[int, set[int]]:
+    """Per index in `segments`, the live members among the batch's profiles: one statement."""
+    ids = _batch_ids(batch)
+    queries = [
+        sa.select(sa.literal(index, sa.Integer).label("segment"), profiles.c.id).where(
+            profiles.c.merged_into.is_(None),
+            membership_condition(segment.definition, now),
+            profiles.c.id == sa.any_(ids),
+        )
+        for index, segment in enumerate(segments)
+    ]
+    found: dict[int, set[int]] = {}
+    for index, pid in execute(conn, sa.union_all(*queries)):
+        found.setdefault(index, set()).add(pid)
+    return found
+
+
+def _current(
+    conn: Connection[Any], segments: Sequence[ActiveSegment], batch: str
+) -> dict[str, set[int]]:
+    """Per slug, the batch's profiles currently recorded as members: one statement."""
+    rows = conn.execute(
+        "SELECT slug, profile_id FROM segment_memberships "
+        "WHERE slug = ANY(%s::text[]) AND profile_id = ANY(%s::bigint[])",
+        ([s.slug for s in segments], batch),
+    ).fetchall()
+    found: dict[str, set[int]] = {}
+    for slug, pid in rows:
+        found.setdefault(slug, set()).add(pid)
+    return found
+
+
+def _write_memberships(conn: Connection[Any], changes: list[MembershipChange]) -> None:
+    entered = [c for c in changes if c.change == "entered"]
+    exited = [c for c in changes if c.change == "exited"]
     if entered:
         conn.execute(
-            "INSERT INTO segment_memberships (slug, profile_id, version) SELECT %s, p, %s FROM unnest(%s::bigint[]) AS p",
-            (segment.slug, segment.version, entered),
+            "INSERT INTO segment_memberships (slug, profile_id, version) "
+            "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::int[])",
+            (
+                [c.segment.slug for c in entered],
+                [c.profile_id for c in entered],
+                [c.segment.version for c in entered],
+            ),
         )
     if exited:
         conn.execute(
-            "DELETE FROM segment_memberships WHERE slug = %s AND profile_id = ANY(%s)",
-            (segment.slug, exited),
+            "DELETE FROM segment_memberships m USING unnest(%s::text[], %s::bigint[]) AS x(slug, p) "
+            "WHERE m.slug = x.slug AND m.profile_id = x.p",
+            ([c.segment.slug for c in exited], [c.profile_id for c in exited]),
         )
 
 
 def _write_checks(
-    conn: Connection[Any], segment: ActiveSegment, ids: list[int], now: datetime
+    conn: Connection[Any], segments: Sequence[ActiveSegment], batch: str, now: datetime
 ) -> None:
     """Remember when each profile's membership may next change by time alone (windows)."""
-    boundary = next_boundary(segment.definition, now)
-    if boundary is None:
+    ids = _batch_ids(batch)
+    timed: list[str] = []
+    queries = []
+    for segment in segments:
+        boundary = next_boundary(segment.definition, now)
+        if boundary is None:
+            continue
+        timed.append(segment.slug)
+        queries.append(
+            sa.select(
+                sa.literal(segment.slug, sa.Text).label("slug"),
+                profiles.c.id,
+                boundary.label("check_at"),
+            ).where(profiles.c.id == sa.any_(ids))
+        )
+    if not queries:
         return
-    rows = execute(conn, sa.select(profiles.c.id, boundary).where(profiles.c.id.in_(ids)))
-    due = [(segment.slug, pid, at) for pid, at in rows if at is not None]
+    due = [row for row in execute(conn, sa.union_all(*queries)) if row[2] is not None]
     conn.execute(
-        "DELETE FROM segment_checks WHERE slug = %s AND profile_id = ANY(%s)", (segment.slug, ids)
+        "DELETE FROM segment_checks WHERE slug = ANY(%s::text[]) AND profile_id = ANY(%s::bigint[])",
+        (timed, batch),
     )
     if due:
-        with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO segment_checks (slug, profile_id, check_at) VALUES (%s, %s, %s)", due
-            )
+        conn.execute(
+            "INSERT INTO segment_checks (slug, profile_id, check_at) "
+            "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::timestamptz[])",
+            ([r[0] for r in due], [r[1] for r in due], [r[2] for r in due]),
+        )
 
 
 def write_outbox(
