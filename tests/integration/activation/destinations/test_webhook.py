@@ -156,7 +156,7 @@ def test_a_restart_mid_retry_loses_nothing(
         publish(activation_settings, changes)
         wait_for(
             lambda: len(receiver.attempts) == 10 and min(receiver.attempts.values()) >= 3,
-            timeout=60,
+            timeout=120,
             what="every change to be retrying",
         )
         assert status_of(engine, name).get("delivered", 0) == 0
@@ -164,6 +164,6 @@ def test_a_restart_mid_retry_loses_nothing(
     with activation_process(activation_settings, tmp_path / "second.log"):
         wait_for(
             lambda: receiver.change_ids("/hook") == {c["change_id"] for c in changes},
-            timeout=60,
+            timeout=120,
             what="every change delivered after the restart",
         )
