@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,7 +17,6 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
 import orjson
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -34,6 +32,7 @@ from pydantic import (
 
 from cdp.activation.segments.errors import SegmentDefinitionError
 from cdp.activation.segments.values import MAX_MS, MIN_MS, US_PER_DAY, is_scalar, iso_us, number
+from cdp.definitions import join_path, parse_collection, read_definition_file
 
 __all__ = [
     "COMPUTED_COUNTERS",
@@ -664,45 +663,15 @@ def parse_segments(data: Any, source: str | None = None) -> list[SegmentDefiniti
     Paths in errors start with `segments[i]` (or `[i]` for a bare list); two definitions with the
     same slug are an error.
     """
-    if data is None:
-        return []
-    if isinstance(data, dict) and "segments" in data:
-        extra = sorted(str(k) for k in data if k != "segments")
-        if extra:
-            raise SegmentDefinitionError([(extra[0], "unknown key")], source)
-        items, prefix = data["segments"], "segments"
-        if not isinstance(items, list):
-            raise SegmentDefinitionError([("segments", "expected a list")], source)
-    elif isinstance(data, list):
-        items, prefix = data, ""
-    elif isinstance(data, dict):
-        items, prefix = [data], None
-    else:
-        raise SegmentDefinitionError(
-            [("", "expected a segment definition, a list of them or {segments: [...]}")], source
-        )
-    problems: list[tuple[str, str]] = []
-    found: list[SegmentDefinition] = []
-    first_at: dict[str, str] = {}
-    for index, item in enumerate(items):
-        at = "" if prefix is None else f"{prefix}[{index}]"
-        definition, errors = _parse(item, at)
-        problems += errors
-        if definition is None:
-            continue
-        if definition.slug in first_at:
-            problems.append(
-                (
-                    _join(at, "slug"),
-                    f"duplicate slug {definition.slug!r} (first at {first_at[definition.slug]})",
-                )
-            )
-        else:
-            first_at[definition.slug] = at or "the top"
-        found.append(definition)
-    if problems:
-        raise SegmentDefinitionError(problems, source)
-    return found
+    return parse_collection(
+        data,
+        key="segments",
+        what="segment definition",
+        parse=_parse,
+        identity=("slug", lambda definition: definition.slug),
+        error=SegmentDefinitionError,
+        source=source,
+    )
 
 
 def load_segments(path: Path) -> list[SegmentDefinition]:
@@ -710,32 +679,22 @@ def load_segments(path: Path) -> list[SegmentDefinition]:
 
     The file holds one definition, a list of them or `{segments: [...]}`; see `parse_segments`.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeError) as exc:
-        raise SegmentDefinitionError([("", f"cannot read the file: {exc}")], str(path)) from exc
-    is_json = path.suffix.lower() == ".json"
-    try:
-        data = json.loads(text) if is_json else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        kind = "JSON" if is_json else "YAML"
-        message = " ".join(str(exc).split())
-        raise SegmentDefinitionError([("", f"not valid {kind}: {message}")], str(path)) from exc
-    return parse_segments(data, str(path))
+    return parse_segments(read_definition_file(path, SegmentDefinitionError), str(path))
 
 
 def _parse(data: Any, at: str) -> tuple[SegmentDefinition | None, list[tuple[str, str]]]:
     if not isinstance(data, dict):
         return None, [(at, f"expected a mapping (a segment definition), got {_describe(data)}")]
     data = _plain(data)
-    deep = _too_deep(data.get("condition"), _join(at, "condition"), 1)
+    deep = _too_deep(data.get("condition"), join_path(at, "condition"), 1)
     if deep is not None:
         return None, [deep]
     try:
         return SegmentDefinition.model_validate(data), []
     except ValidationError as exc:
         return None, [
-            (_join(at, _path(err["loc"])), _message(err)) for err in exc.errors(include_url=False)
+            (join_path(at, _path(err["loc"])), _message(err))
+            for err in exc.errors(include_url=False)
         ]
 
 
@@ -781,14 +740,6 @@ def _path(loc: tuple[int | str, ...]) -> str:
     for part in parts:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
-
-
-def _join(prefix: str, path: str) -> str:
-    if not prefix:
-        return path
-    if not path:
-        return prefix
-    return prefix + ("" if path.startswith("[") else ".") + path
 
 
 def _message(err: Any) -> str:

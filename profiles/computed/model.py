@@ -8,13 +8,11 @@ conditions, as in a segment's event leaf) and optionally over which sliding `win
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import orjson
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cdp.activation.segments.model import (
@@ -24,6 +22,7 @@ from cdp.activation.segments.model import (
     PropertyCondition,
     Window,
 )
+from cdp.definitions import join_path, parse_collection, read_definition_file
 from cdp.profiles.computed.errors import TraitDefinitionError
 
 __all__ = [
@@ -153,61 +152,20 @@ def parse_trait(data: Any) -> TraitDefinition:
 def parse_traits(data: Any, source: str | None = None) -> list[TraitDefinition]:
     """One definition, a list of them or `{traits: [...]}`; paths start with `traits[i]` (or
     `[i]`); a name defined twice is an error."""
-    if data is None:
-        return []
-    prefix: str | None
-    if isinstance(data, dict) and "traits" in data:
-        extra = sorted(str(k) for k in data if k != "traits")
-        if extra:
-            raise TraitDefinitionError([(extra[0], "unknown key")], source)
-        items, prefix = data["traits"], "traits"
-        if not isinstance(items, list):
-            raise TraitDefinitionError([("traits", "expected a list")], source)
-    elif isinstance(data, list):
-        items, prefix = data, ""
-    elif isinstance(data, dict):
-        items, prefix = [data], None
-    else:
-        raise TraitDefinitionError(
-            [("", "expected a trait definition, a list of them or {traits: [...]}")], source
-        )
-    problems: list[tuple[str, str]] = []
-    found: list[TraitDefinition] = []
-    seen: dict[str, str] = {}
-    for index, item in enumerate(items):
-        at = "" if prefix is None else f"{prefix}[{index}]"
-        definition, errors = _parse(item, at)
-        problems += errors
-        if definition is None:
-            continue
-        if definition.name in seen:
-            problems.append(
-                (
-                    _join(at, "name"),
-                    f"duplicate name {definition.name!r} (first at {seen[definition.name]})",
-                )
-            )
-        seen.setdefault(definition.name, at or "the top")
-        found.append(definition)
-    if problems:
-        raise TraitDefinitionError(problems, source)
-    return found
+    return parse_collection(
+        data,
+        key="traits",
+        what="trait definition",
+        parse=_parse,
+        identity=("name", lambda definition: definition.name),
+        error=TraitDefinitionError,
+        source=source,
+    )
 
 
 def load_traits(path: Path) -> list[TraitDefinition]:
     """Definitions from a YAML file, or JSON when the name ends in `.json` (see `parse_traits`)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeError) as exc:
-        raise TraitDefinitionError([("", f"cannot read the file: {exc}")], str(path)) from exc
-    is_json = path.suffix.lower() == ".json"
-    try:
-        data = json.loads(text) if is_json else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        kind = "JSON" if is_json else "YAML"
-        message = " ".join(str(exc).split())
-        raise TraitDefinitionError([("", f"not valid {kind}: {message}")], str(path)) from exc
-    return parse_traits(data, str(path))
+    return parse_traits(read_definition_file(path, TraitDefinitionError), str(path))
 
 
 def _parse(data: Any, at: str) -> tuple[TraitDefinition | None, list[tuple[str, str]]]:
@@ -217,7 +175,8 @@ def _parse(data: Any, at: str) -> tuple[TraitDefinition | None, list[tuple[str, 
         return TraitDefinition.model_validate(data), []
     except ValidationError as exc:
         return None, [
-            (_join(at, _path(err["loc"])), _message(err)) for err in exc.errors(include_url=False)
+            (join_path(at, _path(err["loc"])), _message(err))
+            for err in exc.errors(include_url=False)
         ]
 
 
@@ -226,12 +185,6 @@ def _path(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
-
-
-def _join(prefix: str, path: str) -> str:
-    if not prefix or not path:
-        return prefix or path
-    return prefix + ("" if path.startswith("[") else ".") + path
 
 
 def _message(err: Any) -> str:
