@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import orjson
 from rich.table import Table
 
 from cdp.bench.backfill import BackfillResult
 from cdp.bench.membership_latency import LatencyResult
+from cdp.bench.output import render_rows, rounded, verdict, write_json
 
 __all__ = [
     "GOAL_BACKFILL_PER_S",
@@ -64,14 +64,14 @@ class ActivationReport:
                 "expected_changes": lat.expected_changes,
                 "matched_changes": lat.matched_changes,
                 "unexpected_changes": lat.unexpected_changes,
-                "ms": _rounded(lat.latencies_ms, 1),
-                "to_outbox_ms": _rounded(lat.to_outbox_ms, 1),
-                "outbox_to_kafka_ms": _rounded(lat.outbox_to_kafka_ms, 1),
-                "p99_ms_by_segment": _rounded(lat.by_segment_p99_ms, 1),
+                "ms": rounded(lat.latencies_ms, 1),
+                "to_outbox_ms": rounded(lat.to_outbox_ms, 1),
+                "outbox_to_kafka_ms": rounded(lat.outbox_to_kafka_ms, 1),
+                "p99_ms_by_segment": rounded(lat.by_segment_p99_ms, 1),
                 "goal_p99_ms": GOAL_P99_MS,
                 "relay_poll_ms": lat.relay_poll_ms,
                 "processor_batch_wait_ms": lat.batch_wait_ms,
-                "cpu_cores": _rounded(_grouped(lat.cpu), 3),
+                "cpu_cores": rounded(_grouped(lat.cpu), 3),
             },
             "backfill": None
             if bf is None
@@ -85,7 +85,7 @@ class ActivationReport:
                 "outbox_rows": bf.outbox_rows,
                 "seconds": round(bf.seconds, 3),
                 "load_s": round(bf.load_s, 3),
-                "cpu_cores": _rounded(_grouped(bf.cpu), 3),
+                "cpu_cores": rounded(_grouped(bf.cpu), 3),
             },
             "options": self.options,
             "services": self.services,
@@ -98,30 +98,14 @@ def load_average() -> tuple[float, float, float]:
     return os.getloadavg()
 
 
-def _rounded(values: Mapping[str, float | None], digits: int) -> dict[str, object]:
-    return {k: None if v is None else round(v, digits) for k, v in values.items()}
-
-
 def write_activation_report(report: ActivationReport, directory: Path) -> Path:
     """Write the JSON document to `directory`/activation-<UTC timestamp>.json; the path."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"activation-{report.started_at.strftime('%Y%m%dT%H%M%SZ')}.json"
-    path.write_bytes(orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2) + b"\n")
-    return path
+    return write_json("activation", report.started_at, report.as_json(), directory)
 
 
 def render_activation_table(report: ActivationReport) -> Table:
     """The figures as two columns, each goal's verdict next to its figure."""
-    table = Table("activation", "", title="cdp bench activation", title_justify="left")
-    for name, value in _rows(report):
-        table.add_row(name, value)
-    return table
-
-
-def _verdict(met: bool | None, goal: str) -> str:
-    if met is None:
-        return f"(goal {goal}: not measured)"
-    return f"(goal {goal}: {'met' if met else '[red]NOT met[/red]'})"
+    return render_rows("activation", _rows(report))
 
 
 def _rows(report: ActivationReport) -> list[tuple[str, str]]:
@@ -131,7 +115,7 @@ def _rows(report: ActivationReport) -> list[tuple[str, str]]:
         ms = lat.latencies_ms
         rows += [
             ("membership latency p50 / p99 / max", " / ".join(_ms(ms[k]) for k in ("p50", "p99", "max"))
-                                                   + "  " + _verdict(goals["p99_latency"], "p99 < 2 s")),
+                                                   + "  " + verdict(goals["p99_latency"], "p99 < 2 s")),
             ("  event → outbox row p50 / p99", " / ".join(_ms(lat.to_outbox_ms[k]) for k in ("p50", "p99"))),
             ("  outbox row → consumer p50 / p99", " / ".join(_ms(lat.outbox_to_kafka_ms[k]) for k in ("p50", "p99"))),
             ("  p99 by segment", ", ".join(f"{k} {_ms(v)}" for k, v in lat.by_segment_p99_ms.items())),
@@ -145,7 +129,7 @@ def _rows(report: ActivationReport) -> list[tuple[str, str]]:
     if (bf := report.backfill) is not None:
         rows += [
             ("backfill profiles/s", f"{bf.profiles_per_s:,.0f}  "
-                                    + _verdict(goals["backfill_per_s"], f">= {GOAL_BACKFILL_PER_S:,.0f}")),
+                                    + verdict(goals["backfill_per_s"], f">= {GOAL_BACKFILL_PER_S:,.0f}")),
             ("  evaluated", f"{bf.evaluated:,} profiles in {bf.seconds:.2f} s (loaded in {bf.load_s:.1f} s)"),
             ("  members / expected", f"{bf.members:,} / {bf.expected_members:,}"
                                      f" ({bf.outbox_rows:,} outbox rows)"),

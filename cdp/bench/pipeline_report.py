@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-import orjson
 from rich.table import Table
 
+from cdp.bench.output import render_rows, rounded, verdict, write_json
 from cdp.bench.quality import PairCounts
 
 __all__ = [
@@ -164,7 +163,7 @@ class PipelineReport:
                     "peak": round(t.rss_peak / MIB, 1),
                     "end": round(t.rss_end / MIB, 1),
                 },
-                "cpu_cores": _rounded(t.cpu, 3),
+                "cpu_cores": rounded(t.cpu, 3),
             },
             "latency": None if self.latency is None else _latency_json(self.latency),
             "defined": None if self.defined is None else _defined_json(t, self.defined),
@@ -208,7 +207,7 @@ def _defined_json(base: ThroughputResult, defined: ThroughputResult) -> dict[str
         else None,
         "measured_events": defined.measured_events,
         "measured_s": round(defined.measured_s, 3),
-        "cpu_cores": _rounded(defined.cpu, 3),
+        "cpu_cores": rounded(defined.cpu, 3),
         "cpu_s_per_1000_events": {
             name: {
                 "without": round(base.cpu_s_per_1000(name), 4),
@@ -224,47 +223,31 @@ def _latency_json(latency: LatencyResult) -> dict[str, object]:
         "offered_rate": latency.offered_rate,
         "achieved_rate": round(latency.achieved_rate, 1),
         "events": latency.events,
-        "ms": _rounded(latency.latencies_ms, 1),
+        "ms": rounded(latency.latencies_ms, 1),
         "goal_p99_ms": GOAL_P99_MS,
         "poll_interval_ms": latency.poll_interval_ms,
         "processor_rss_peak_mib": round(latency.rss_peak / MIB, 1),
-        "cpu_cores": _rounded(latency.cpu, 3),
+        "cpu_cores": rounded(latency.cpu, 3),
         "precision": None if latency.pairs is None else round(latency.pairs.precision, 6),
         "recall": None if latency.pairs is None else round(latency.pairs.recall, 6),
     }
 
 
-def _rounded(values: Mapping[str, float | None], digits: int) -> dict[str, object]:
-    return {k: None if v is None else round(v, digits) for k, v in values.items()}
-
-
 def write_pipeline_report(report: PipelineReport, directory: Path) -> Path:
     """Write the JSON document to `directory`/pipeline-<UTC timestamp>.json; the path."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"pipeline-{report.started_at.strftime('%Y%m%dT%H%M%SZ')}.json"
-    path.write_bytes(orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2) + b"\n")
-    return path
+    return write_json("pipeline", report.started_at, report.as_json(), directory)
 
 
 def render_pipeline_table(report: PipelineReport) -> Table:
     """The figures as two columns, each goal's verdict next to its figure."""
-    table = Table("pipeline", "", title="cdp bench pipeline", title_justify="left")
-    for name, value in _rows(report):
-        table.add_row(name, value)
-    return table
-
-
-def _verdict(met: bool | None, goal: str) -> str:
-    if met is None:
-        return f"(goal {goal}: not measured)"
-    return f"(goal {goal}: {'met' if met else '[red]NOT met[/red]'})"
+    return render_rows("pipeline", _rows(report))
 
 
 def _rows(report: PipelineReport) -> list[tuple[str, str]]:
     t, q, c, goals = report.throughput, report.quality, report.ceiling, report.goals()
     rows = [
         ("end-to-end events/s", f"{t.events_per_s:,.0f}  "
-                                + _verdict(goals["events_per_s"], f"{GOAL_EVENTS_PER_S:,}")),
+                                + verdict(goals["events_per_s"], f"{GOAL_EVENTS_PER_S:,}")),
         ("  measured", f"{t.measured_events:,} events in {t.measured_s:.2f} s"
                        f" (of {t.events:,}; produced beforehand in {t.produce_s:.1f} s)"),
         ("processor RSS first / peak / end", " / ".join(
@@ -299,7 +282,7 @@ def _rows(report: PipelineReport) -> list[tuple[str, str]]:
         ms = lat.latencies_ms
         rows += [
             ("latency p50 / p99 / max", " / ".join(_ms(ms[k]) for k in ("p50", "p99", "max"))
-                                        + "  " + _verdict(goals["p99_latency"], "p99 < 1 s")),
+                                        + "  " + verdict(goals["p99_latency"], "p99 < 1 s")),
             ("  offered", f"{lat.offered_rate:,.0f} events/s (achieved {lat.achieved_rate:,.0f},"
                           f" {lat.events:,} events, offsets polled every {lat.poll_interval_ms:g} ms)"),
             *[(f"  CPU {name}", f"{share:.2f} cores") for name, share in lat.cpu.items()],
@@ -308,10 +291,10 @@ def _rows(report: PipelineReport) -> list[tuple[str, str]]:
         ]  # fmt: skip
     rows += [
         ("identity precision (backlog)", f"{q.pairs.precision:.5f}  "
-                               + _verdict(goals["precision"], f">= {GOAL_PRECISION}")),
-        ("identity recall (backlog)", f"{q.pairs.recall:.5f}  " + _verdict(goals["recall"], f">= {GOAL_RECALL}")),
+                               + verdict(goals["precision"], f">= {GOAL_PRECISION}")),
+        ("identity recall (backlog)", f"{q.pairs.recall:.5f}  " + verdict(goals["recall"], f">= {GOAL_RECALL}")),
         ("profiles with two user_ids", f"{q.multi_user_profiles}  "
-                                       + _verdict(goals["no_multi_user_profiles"], "0")),
+                                       + verdict(goals["no_multi_user_profiles"], "0")),
         ("profiles / persons", f"{q.live_profiles:,} live ({q.pairs.clusters:,} with events)"
                                f" / {q.persons:,}"),
         ("  mixed profiles / split persons", f"{q.mixed_profiles:,} / {q.split_persons:,}"),

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import orjson
 import psutil
 from rich.table import Table
 
 from cdp.bench.loadgen import LoadConfig, LoadResult
+from cdp.bench.output import render_rows, rounded, write_json
 from cdp.bench.stats import percentile
 
 __all__ = ["GOAL_EVENTS_PER_S", "IngestReport", "machine_info", "render_table", "write_report"]
@@ -73,13 +73,13 @@ class IngestReport:
             "requests_per_s": round(self.requests_per_s, 1),
             "goal_events_per_s": GOAL_EVENTS_PER_S,
             "goal_met": self.events_per_s >= GOAL_EVENTS_PER_S,
-            "latency_ms": _rounded(self.latency_ms(), 3),
+            "latency_ms": rounded(self.latency_ms(), 3),
             "accepted_requests": tally.accepted,
             "accepted_events": tally.accepted * self.config.batch_size,
             "non_200": {str(status): n for status, n in sorted(tally.statuses.items())},
             "transport_errors": dict(sorted(tally.errors.items())),
             "items_rejected_in_200": tally.rejected_items,
-            "cpu_cores": _rounded(self.cpu, 3),
+            "cpu_cores": rounded(self.cpu, 3),
             "collector_workers": self.workers,
             "collector_cpu_cores": round(self.collector_cpu, 3),
             "batch_size": self.config.batch_size,
@@ -92,10 +92,6 @@ class IngestReport:
             "services": self.services,
             "machine": self.machine,
         }
-
-
-def _rounded(values: Mapping[str, float | None], digits: int) -> dict[str, object]:
-    return {k: None if v is None else round(v, digits) for k, v in values.items()}
 
 
 def machine_info() -> dict[str, object]:
@@ -111,18 +107,12 @@ def machine_info() -> dict[str, object]:
 
 def write_report(report: IngestReport, directory: Path) -> Path:
     """Write the JSON document to `directory`/ingest-<UTC timestamp>.json and return the path."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"ingest-{report.started_at.strftime('%Y%m%dT%H%M%SZ')}.json"
-    path.write_bytes(orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2) + b"\n")
-    return path
+    return write_json("ingest", report.started_at, report.as_json(), directory)
 
 
 def render_table(report: IngestReport) -> Table:
     """The figures as two columns, the goal verdict first."""
-    table = Table("ingest", "", title="cdp bench ingest", title_justify="left")
-    for name, value in _rows(report):
-        table.add_row(name, value)
-    return table
+    return render_rows("ingest", _rows(report))
 
 
 def _rows(report: IngestReport) -> list[tuple[str, str]]:

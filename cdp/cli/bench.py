@@ -158,9 +158,7 @@ def privacy(
     ] = DEFAULT_OUTPUT_DIR,
 ) -> None:
     """Export and deletion time for one person with EVENTS events (Postgres only)."""
-    import orjson
-    from rich.table import Table
-
+    from cdp.bench.output import render_rows, write_json
     from cdp.bench.privacy import PrivacyBenchOptions, run_privacy_bench
 
     configure_logging("WARNING")
@@ -171,14 +169,9 @@ def privacy(
         )
     except CdpError as exc:
         fail(str(exc))
-    table = Table("privacy", "", title="cdp bench privacy", title_justify="left")
-    for name, value in report.summary():
-        table.add_row(name, value)
     console = Console()
-    console.print(table)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    path = output_dir / f"privacy-{report.started_at.strftime('%Y%m%dT%H%M%SZ')}.json"
-    path.write_bytes(orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2) + b"\n")
+    console.print(render_rows("privacy", report.summary()))
+    path = write_json("privacy", report.started_at, report.as_json(), output_dir)
     console.print(f"written to {path}")
 
 
