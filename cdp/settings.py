@@ -6,7 +6,11 @@ frozen object down. Secrets are `SecretStr` so they never reach a log or a repr 
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import logging
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -59,12 +63,54 @@ class Limits(BaseModel):
 DEVELOPMENT_HASH_KEY = "cdp-development-privacy-hash-key"
 
 
+#: The data key of development mode (base64 of 32 bytes, derived from a public phrase); refused
+#: outside it, like any placeholder secret.
+DEVELOPMENT_DATA_KEY = base64.b64encode(
+    hashlib.sha256(b"cdp-development-data-key").digest()
+).decode()
+DATA_KEY_BYTES = 32
+#: 32 random bytes have about 30 distinct values (fewer than 16 with odds under 1e-20); a key
+#: with fewer than this many (all zeros, a repeated pattern) is a placeholder, not a key.
+MIN_DISTINCT_KEY_BYTES = 16
+_KEY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+
+
 class Privacy(BaseModel):
-    """Data subject requests: the key of the keyed hashes (HMAC-SHA256) that suppression keeps."""
+    """Keyed hashing and encryption of personal data.
+
+    `hash_key` keys the HMAC-SHA256 of every identifier: identity resolution matches on it and
+    suppression keeps only it. `data_keys` are AES-256-GCM keys by key id (base64 of 32 bytes,
+    e.g. ``CDP_PRIVACY__DATA_KEYS='{"k2026": "..."}'``); `data_key_id` names the one new values
+    are encrypted under, the others stay readable until `cdp keys rotate-data-key` has moved
+    every value off them. `encrypt_pii` off stores identifiers and PII traits in clear; it is
+    for development and benchmarks only and cannot change once a database holds data.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     hash_key: SecretStr = SecretStr(DEVELOPMENT_HASH_KEY)
+    encrypt_pii: bool = True
+    data_keys: dict[str, SecretStr] = {"dev": SecretStr(DEVELOPMENT_DATA_KEY)}
+    data_key_id: str = "dev"
+
+    @model_validator(mode="after")
+    def _check_keys(self) -> Privacy:
+        for key_id, key in self.data_keys.items():
+            if not _KEY_ID.match(key_id):
+                raise ValueError(f"data key id {key_id!r} must match {_KEY_ID.pattern}")
+            try:
+                raw = base64.b64decode(key.get_secret_value(), validate=True)
+            except binascii.Error as exc:
+                raise ValueError(f"data key {key_id!r} is not base64") from exc
+            if len(raw) != DATA_KEY_BYTES:
+                raise ValueError(f"data key {key_id!r} must be {DATA_KEY_BYTES} bytes, base64")
+        if self.data_key_id not in self.data_keys:
+            raise ValueError(f"CDP_PRIVACY__DATA_KEY_ID {self.data_key_id!r} is not in data_keys")
+        return self
+
+    def data_key_bytes(self) -> dict[str, bytes]:
+        """The data keys, decoded, by key id."""
+        return {k: base64.b64decode(v.get_secret_value()) for k, v in self.data_keys.items()}
 
 
 class Settings(BaseSettings):
@@ -160,7 +206,23 @@ class Settings(BaseSettings):
             raise ValueError(
                 "CDP_PRIVACY__HASH_KEY is a placeholder; set a real secret in production"
             )
+        self._refuse_placeholder_data_keys()
         return self
+
+    def _refuse_placeholder_data_keys(self) -> None:
+        privacy = self.privacy
+        if not privacy.encrypt_pii:
+            raise ValueError("CDP_PRIVACY__ENCRYPT_PII is off; production encrypts PII at rest")
+        raw_keys = privacy.data_key_bytes()
+        for key_id, key in privacy.data_keys.items():
+            if key.get_secret_value() == DEVELOPMENT_DATA_KEY:
+                raise ValueError(
+                    f"data key {key_id!r} is the development placeholder; set CDP_PRIVACY__DATA_KEYS"
+                )
+            if len(set(raw_keys[key_id])) < MIN_DISTINCT_KEY_BYTES:
+                raise ValueError(f"data key {key_id!r} looks like a placeholder, not random bytes")
+        if len(set(raw_keys.values())) != len(raw_keys):
+            raise ValueError("two data keys in CDP_PRIVACY__DATA_KEYS are the same key")
 
     @property
     def uses_embedded_services(self) -> bool:

@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from cdp.privacy.names import normal_name
+
 __all__ = ["MASK", "PiiMask", "mask_value"]
 
 MASK = "***"
@@ -23,10 +25,6 @@ _PHONE = re.compile(r"\+?[\d\s().-]{6,}")
 #: Digits left visible at each end of a phone number: the country code (up to two digits) and
 #: the last two, as call centres show them; the rest identifies the line and is hidden.
 PHONE_HEAD, PHONE_TAIL = 2, 2
-
-
-def _normal(name: str) -> str:
-    return name.lower().replace("_", "").replace("-", "").replace(" ", "")
 
 
 def mask_email(value: str) -> str:
@@ -68,13 +66,13 @@ class PiiMask:
 
     @classmethod
     def of(cls, trait_names: Iterable[str], identifier_types: Iterable[str]) -> PiiMask:
-        return cls(frozenset(_normal(n) for n in trait_names), frozenset(identifier_types))
+        return cls(frozenset(normal_name(n) for n in trait_names), frozenset(identifier_types))
 
     def document(self, value: Any) -> Any:
         """`value` with the value under every PII-named key masked, at any depth."""
         if isinstance(value, dict):
             return {
-                k: mask_value(v) if _normal(str(k)) in self.names else self.document(v)
+                k: mask_value(v) if normal_name(str(k)) in self.names else self.document(v)
                 for k, v in value.items()
             }
         if isinstance(value, list):

@@ -15,6 +15,7 @@ __all__ = [
     "computed_trait_values",
     "computed_traits",
     "consumer_offsets",
+    "data_key_rotations",
     "destination_members",
     "destination_status",
     "destinations",
@@ -25,6 +26,7 @@ __all__ = [
     "merges",
     "metadata",
     "outbox",
+    "pii_state",
     "privacy_drops",
     "privacy_requests",
     "privacy_suppressions",
@@ -75,6 +77,8 @@ identifiers = sa.Table(
     sa.Column("profile_id", sa.BigInteger, nullable=False),
     sa.Column("first_seen", sa.DateTime(timezone=True), nullable=False),
     sa.Column("last_seen", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("value_enc", sa.LargeBinary),
+    sa.Column("key_id", sa.Text),
     sa.Index("identifiers_profile", "profile_id"),
 )
 
@@ -315,4 +319,28 @@ computed_trait_values = sa.Table(
     sa.Column("value", JSONB, sa.Computed(TRAIT_VALUE, persisted=True)),
     sa.Index("computed_trait_values_name", "name"),
     sa.Index("computed_trait_values_expires", "expires_at"),
+)
+
+pii_state = sa.Table(
+    "pii_state",
+    metadata,
+    sa.Column("id", sa.SmallInteger, primary_key=True),
+    sa.Column("encrypted", sa.Boolean, nullable=False),
+    sa.Column("hash_check", sa.Text),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.CheckConstraint("id = 1", name="pii_state_one_row"),
+)
+
+data_key_rotations = sa.Table(
+    "data_key_rotations",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("key_id", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("progress", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column("requested_by", sa.Text, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.Column("started_at", sa.DateTime(timezone=True)),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
 )

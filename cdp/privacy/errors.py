@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from cdp.errors import CdpError
 
-__all__ = ["InvalidSubject", "InvalidTransition", "PrivacyError", "SubjectNotFound"]
+__all__ = [
+    "DecryptionFailed",
+    "InvalidSubject",
+    "InvalidTransition",
+    "PiiStateMismatch",
+    "PrivacyError",
+    "SubjectNotFound",
+    "UnknownDataKey",
+]
 
 
 class PrivacyError(CdpError):
@@ -21,3 +29,15 @@ class SubjectNotFound(PrivacyError):
 
 class InvalidTransition(PrivacyError):
     """A request was moved to a status it cannot reach from its current one."""
+
+
+class UnknownDataKey(PrivacyError):
+    """A value is under a data key id the settings do not hold."""
+
+
+class DecryptionFailed(PrivacyError):
+    """A stored value did not decrypt: altered, moved to another row, or not cdp's."""
+
+
+class PiiStateMismatch(PrivacyError):
+    """The database was written with another hash key or encryption mode than the settings'."""

@@ -1,12 +1,19 @@
 from __future__ import annotations
 
+import base64
 import logging
 
 import pytest
 from pydantic import SecretStr, ValidationError
 
 from cdp.errors import ConfigError
-from cdp.settings import EMBEDDED_SESSION_TIMEOUT_MS, Settings, load_settings, sqlalchemy_url
+from cdp.settings import (
+    DEVELOPMENT_DATA_KEY,
+    EMBEDDED_SESSION_TIMEOUT_MS,
+    Settings,
+    load_settings,
+    sqlalchemy_url,
+)
 
 
 def test_environment_names_use_the_cdp_prefix_and_double_underscore(
@@ -63,12 +70,17 @@ def test_missing_kafka_is_a_config_error() -> None:
         Settings().require_database_url()
 
 
+PRODUCTION_PRIVACY: dict[str, object] = {
+    "hash_key": SecretStr("a-long-random-hash-key-3c2b1a"),
+    "data_keys": {"k1": SecretStr(base64.b64encode(bytes(range(32))).decode())},
+    "data_key_id": "k1",
+}
 PRODUCTION = {
     "environment": "production",
     "kafka_bootstrap_servers": "b:9092",
     "database_url": SecretStr("postgresql://u:p@db/cdp"),
     "api_token": SecretStr("a-long-random-token-9f8e7d"),
-    "privacy": {"hash_key": SecretStr("a-long-random-hash-key-3c2b1a")},
+    "privacy": PRODUCTION_PRIVACY,
 }
 
 
@@ -88,6 +100,42 @@ def test_production_accepts_real_secrets() -> None:
 def test_production_refuses_placeholders_and_embedded_services(change: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         load_settings(**{**PRODUCTION, **change})
+
+
+def _key(first: int) -> SecretStr:
+    return SecretStr(base64.b64encode(bytes(range(first, first + 32))).decode())
+
+
+@pytest.mark.parametrize(
+    ("privacy", "reason"),
+    [
+        ({"data_keys": {"k1": SecretStr(DEVELOPMENT_DATA_KEY)}}, "placeholder"),
+        ({"data_keys": {"k1": SecretStr(base64.b64encode(bytes(32)).decode())}}, "placeholder"),
+        ({"data_keys": {"k1": _key(0), "k2": _key(0)}}, "same key"),
+        ({"encrypt_pii": False}, "ENCRYPT_PII"),
+    ],
+)
+def test_production_refuses_placeholder_data_keys_and_clear_pii(
+    privacy: dict[str, object], reason: str
+) -> None:
+    with pytest.raises(ConfigError, match=reason):
+        load_settings(**{**PRODUCTION, "privacy": {**PRODUCTION_PRIVACY, **privacy}})
+
+
+@pytest.mark.parametrize(
+    ("privacy", "reason"),
+    [
+        ({"data_keys": {"k1": SecretStr("not base64!")}}, "base64"),
+        ({"data_keys": {"k1": SecretStr(base64.b64encode(b"short").decode())}}, "32 bytes"),
+        ({"data_keys": {"bad:id": _key(0)}, "data_key_id": "bad:id"}, "must match"),
+        ({"data_keys": {"k1": _key(0)}, "data_key_id": "k2"}, "not in data_keys"),
+    ],
+)
+def test_malformed_data_keys_are_refused_in_every_mode(
+    privacy: dict[str, object], reason: str
+) -> None:
+    with pytest.raises(ConfigError, match=reason):
+        load_settings(environment="development", privacy=privacy)
 
 
 def test_development_allows_placeholders() -> None:

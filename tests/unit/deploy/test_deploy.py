@@ -8,6 +8,7 @@ metric the files name exists in cdp.
 
 from __future__ import annotations
 
+import base64
 import importlib
 import json
 import re
@@ -22,7 +23,7 @@ from prometheus_client import REGISTRY
 from typer.main import get_command
 
 from cdp.cli.main import app
-from cdp.settings import Settings
+from cdp.settings import DEVELOPMENT_DATA_KEY, Settings
 
 ROOT = Path(__file__).resolve().parents[3]
 DEPLOY = ROOT / "deploy"
@@ -83,9 +84,18 @@ def test_compose_runs_real_commands_on_real_engines() -> None:
     assert "ZOOKEEPER" not in json.dumps(services["kafka"]).upper()
 
 
-def _interpolated(value: object, secret: str) -> str:
-    """A compose value with `${NAME:?...}` / `${NAME:-default}` replaced by `secret`."""
-    return re.sub(r"\$\{[^}]*\}", secret, str(value))
+#: A data key as `openssl rand -base64 32` makes one.
+REAL_KEY = base64.b64encode(bytes(range(100, 132))).decode()
+
+
+def _interpolated(value: object, secret: str, data_key: str) -> str:
+    """A compose value with `${NAME:?...}` / `${NAME:-default}` replaced by `secret`, or by
+    `data_key` where the variable is a data key (base64 of 32 bytes)."""
+    return re.sub(
+        r"\$\{([A-Z_]+)[^}]*\}",
+        lambda m: data_key if m.group(1) == "CDP_DATA_KEY" else secret,
+        str(value),
+    )
 
 
 def test_compose_settings_are_cdp_settings_and_production_refuses_placeholders(
@@ -97,11 +107,11 @@ def test_compose_settings_are_cdp_settings_and_production_refuses_placeholders(
     for key in env:
         assert key.split("__")[0] in fields, key
     for key, value in env.items():
-        monkeypatch.setenv(key, _interpolated(value, "changethis"))
+        monkeypatch.setenv(key, _interpolated(value, "changethis", DEVELOPMENT_DATA_KEY))
     with pytest.raises(ValueError, match="placeholder"):
         Settings()
     for key, value in env.items():
-        monkeypatch.setenv(key, _interpolated(value, "a-real-secret-of-some-length"))
+        monkeypatch.setenv(key, _interpolated(value, "a-real-secret-of-some-length", REAL_KEY))
     settings = Settings()
     assert settings.environment == "production"
     assert settings.metrics_port == 9100

@@ -1,0 +1,165 @@
+"""PII at rest: what the store writes for identifiers and PII values, and how it reads them back.
+
+- An identifier is stored under its *match value*, the keyed hash (`subject_hash`, hex
+  HMAC-SHA256 of type NUL normalised value), so identity resolution finds and joins profiles
+  without decrypting; its normalised value is stored beside it encrypted (`seal_identifier`),
+  bound to the row by type and match value, with the id of the data key.
+- A PII value (a trait named like one of `Settings.pii_traits`, at any depth, in profile traits
+  or in the timeline's properties and context) is replaced by a *sealed* string,
+  ``cdp:enc:v1:<key id>:<base64url of nonce, ciphertext and tag>`` of the value's JSON, so
+  numbers, objects and lists come back as they were. Segments can test such a trait with
+  ``exists`` only; its value is opaque to SQL.
+
+With `Privacy.encrypt_pii` off the codec passes everything through in clear (development and
+the benchmark's baseline only; `Settings` refuses it in production).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+
+from cdp.identity import Identifier
+from cdp.privacy.crypto import KeyRing
+from cdp.privacy.errors import DecryptionFailed
+from cdp.privacy.hashing import Hasher
+from cdp.privacy.names import normal_name
+
+__all__ = ["SEALED_PREFIX", "PiiCodec", "is_sealed", "sealed_key_id"]
+
+SEALED_PREFIX = "cdp:enc:v1:"
+#: Associated data of sealed values: a sealed value is not bound to its place (a trait moves
+#: between profiles on a merge, and a rotation rewrites it where it is).
+VALUE_AAD = b"cdp.pii.value"
+_SEPARATORS = "[-_ ]*"
+
+
+def is_sealed(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(SEALED_PREFIX)
+
+
+def sealed_key_id(value: str) -> str:
+    """The data key id of a sealed string."""
+    return value[len(SEALED_PREFIX) :].partition(":")[0]
+
+
+def _name_pattern(names: Iterable[str]) -> re.Pattern[str] | None:
+    """A regex finding a JSON object key that `normal_name` maps into `names`.
+
+    Matches exactly the keys whose text, with separators dropped and lower-cased, is a PII
+    name (keys with JSON escapes excepted, which cdp's own JSON never writes for letters), so
+    a document it finds nothing in holds no PII key and needs no parsing.
+    """
+    alternatives = sorted(
+        {_SEPARATORS.join(re.escape(c) for c in name) for name in names if name}, key=len
+    )
+    if not alternatives:
+        return None
+    body = "|".join(reversed(alternatives))
+    return re.compile(f'"{_SEPARATORS}(?:{body}){_SEPARATORS}"\\s*:', re.IGNORECASE)
+
+
+class PiiCodec:
+    """Match values, sealing and opening under one key ring, hash key and list of PII names."""
+
+    def __init__(self, ring: KeyRing | None, hash_key: bytes, pii_names: Iterable[str]) -> None:
+        self.ring = ring
+        self._hash = Hasher(hash_key)
+        self._names = frozenset(normal_name(n) for n in pii_names)
+        self._finder = _name_pattern(self._names)
+
+    @property
+    def enabled(self) -> bool:
+        return self.ring is not None
+
+    def is_pii_name(self, name: str) -> bool:
+        return normal_name(name) in self._names
+
+    # identifiers
+
+    def match(self, identifier: Identifier) -> Identifier:
+        """The identifier as stored and matched: its keyed hash, or itself in clear mode."""
+        if self.ring is None:
+            return identifier
+        return Identifier(identifier.type, self._hash(identifier))
+
+    def seal_identifier(self, identifier: Identifier, match_value: str) -> tuple[bytes, str] | None:
+        """The encrypted value and key id to store beside `match_value`; None in clear mode."""
+        if self.ring is None:
+            return None
+        aad = f"{identifier.type}\x00{match_value}".encode()
+        return self.ring.encrypt(identifier.value.encode("utf-8", "surrogatepass"), aad), (
+            self.ring.active
+        )
+
+    def open_identifier(
+        self, id_type: str, match_value: str, blob: bytes | None, key_id: str | None
+    ) -> str:
+        """The normalised value of a stored identifier row."""
+        if blob is None or key_id is None or self.ring is None:
+            return match_value
+        aad = f"{id_type}\x00{match_value}".encode()
+        return self.ring.decrypt(key_id, blob, aad).decode("utf-8", "surrogatepass")
+
+    # PII values
+
+    def seal_value(self, value: Any) -> str:
+        """`value` (any JSON value) as a sealed string under the active key."""
+        assert self.ring is not None
+        blob = self.ring.encrypt(orjson.dumps(value), VALUE_AAD)
+        return f"{SEALED_PREFIX}{self.ring.active}:{base64.urlsafe_b64encode(blob).decode()}"
+
+    def open_value(self, sealed: str) -> Any:
+        """The JSON value inside a sealed string."""
+        if self.ring is None:
+            raise DecryptionFailed("a sealed value was read with PII encryption off")
+        key_id, _, text = sealed[len(SEALED_PREFIX) :].partition(":")
+        try:
+            blob = base64.urlsafe_b64decode(text)
+        except (binascii.Error, ValueError) as exc:
+            raise DecryptionFailed("a sealed value is not base64") from exc
+        return orjson.loads(self.ring.decrypt(key_id, blob, VALUE_AAD))
+
+    def seal_document(self, value: Any) -> Any:
+        """`value` with the value under every PII-named key sealed, at any depth.
+
+        Null stays null (unsetting is not PII) and a sealed value is left as it is.
+        """
+        if self.ring is None:
+            return value
+        if isinstance(value, dict):
+            names = self._names
+            return {
+                k: (self.seal_value(v) if v is not None and not is_sealed(v) else v)
+                if normal_name(str(k)) in names
+                else self.seal_document(v)
+                for k, v in value.items()
+            }
+        if isinstance(value, list):
+            return [self.seal_document(v) for v in value]
+        return value
+
+    def open_document(self, value: Any) -> Any:
+        """`value` with every sealed string opened, at any depth."""
+        if isinstance(value, str):
+            return self.open_value(value) if value.startswith(SEALED_PREFIX) else value
+        if isinstance(value, dict):
+            return {k: self.open_document(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.open_document(v) for v in value]
+        return value
+
+    def might_hold_pii(self, json_text: str) -> bool:
+        """False only when the JSON document has no PII-named key (see `_name_pattern`)."""
+        return self._finder is not None and self._finder.search(json_text) is not None
+
+    def seal_json(self, json_text: str) -> str:
+        """A JSON document's text with its PII values sealed; the same text when it has none."""
+        if self.ring is None or not self.might_hold_pii(json_text):
+            return json_text
+        return orjson.dumps(self.seal_document(orjson.loads(json_text))).decode()
