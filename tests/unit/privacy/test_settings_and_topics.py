@@ -3,6 +3,8 @@ have a retention set at topic creation."""
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from pydantic import SecretStr
 
@@ -25,7 +27,9 @@ def test_a_placeholder_hash_key_is_refused_in_production(key: str) -> None:
 
 
 def test_a_real_hash_key_starts_in_production_and_the_default_in_development() -> None:
-    real = load_settings(**PRODUCTION, privacy=Privacy(hash_key=SecretStr("k" * 32)))
+    data_keys = {"k1": SecretStr(base64.b64encode(bytes(range(32))).decode())}
+    privacy = Privacy(hash_key=SecretStr("k" * 32), data_keys=data_keys, data_key_id="k1")
+    real = load_settings(**PRODUCTION, privacy=privacy)
     assert real.privacy.hash_key.get_secret_value() == "k" * 32
     assert Settings().privacy.hash_key.get_secret_value() == DEVELOPMENT_HASH_KEY
 
