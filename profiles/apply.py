@@ -323,7 +323,7 @@ def _timeline_rest(event: InEvent, pii: PiiWriter | None = None) -> str:
     context = event.context_json
     if pii is not None and pii.enabled:
         payload = pii.seal_json(payload)
-        context = pii.seal_json(context)
+        context = pii.seal_context(context)
     return copytext.row(
         (
             event.message_id,
