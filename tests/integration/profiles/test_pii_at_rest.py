@@ -12,9 +12,12 @@ import pytest
 from pydantic import SecretStr
 
 from cdp.activation.relay import OutboxRelay
+from cdp.identity import Identifier
 from cdp.privacy.atrest import is_sealed
 from cdp.privacy.errors import PiiStateMismatch
+from cdp.privacy.hashing import subject_hash
 from cdp.privacy.keystate import pii_codec
+from cdp.privacy.suppression import add_suppressions
 from cdp.profiles.service import check_pii_state_or_exit
 from cdp.settings import Settings
 from tests.integration.profiles.conftest import EventSender, RunningProcessor, query
@@ -248,3 +251,30 @@ def test_the_processor_command_exits_non_zero_on_a_mismatch(pipeline_settings: S
     )
     assert done.returncode == 2, done.stderr
     assert "the database holds PII encrypted" in done.stderr
+
+
+def test_suppression_matches_the_stored_match_values(
+    pipeline_settings: Settings,
+    sender: EventSender,
+    processor: RunningProcessor,
+    processed: Callable[[], None],
+) -> None:
+    key = pipeline_settings.privacy.hash_key.get_secret_value().encode()
+    suppressed = subject_hash(key, Identifier("email", "gone@example.com"))
+    assert (
+        suppressed
+        == pii_codec(pipeline_settings).match(Identifier("email", "gone@example.com")).value
+    )
+    with psycopg.connect(pipeline_settings.database_dsn()) as conn:
+        add_suppressions(conn, {suppressed}, request_id=1)
+    sender.send(
+        {"type": "identify", "userId": "g", "traits": {"email": " Gone@Example.com "}},
+        {"type": "track", "userId": "kept", "event": "Seen"},
+    )
+    processed()
+
+    assert profile_of(pipeline_settings, "user_id", "kept") is not None
+    assert profile_of(pipeline_settings, "user_id", "g") is None
+    assert query(pipeline_settings, "SELECT id_hash, events FROM privacy_drops") == [
+        (suppressed, 1)
+    ]
