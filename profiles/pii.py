@@ -42,8 +42,9 @@ OPEN_CACHE_SIZE = 100_000
 
 
 class PiiWriter:
-    """The processor's side of `PiiCodec`; one per processor (its caches are not locked:
-    `match` may run in the prepare thread, everything else in the batch's thread)."""
+    """The processor's side of `PiiCodec`; one per processor. Its caches are plain dicts and
+    sets: the prepare thread uses `match` and the timeline sealing, the batch's thread the rest,
+    and a cache cleared under the other thread only costs it a recomputation."""
 
     def __init__(self, codec: PiiCodec) -> None:
         self.codec = codec
