@@ -6,13 +6,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import psycopg
 import pytest
 
 from cdp.activation import OutboxRelay
 from cdp.activation.operations import apply_definitions, remove_segment
 from cdp.activation.scheduler import Scheduler
-from cdp.activation.segments import parse_segment
+from cdp.activation.segments import SegmentDefinitionError, parse_segment
 from cdp.db import create_engine
 from cdp.schemas import codec_for
 from cdp.settings import Settings
@@ -284,3 +285,43 @@ def test_a_consent_only_segment_follows_consent_carried_by_events(
         )
         processed()
         assert members(membership_settings, slug) == set(), "revoked: exited"
+
+
+def test_a_segment_on_a_pii_trait_works_with_exists_and_publishes_clear_values(
+    membership_settings: Settings,
+    sender: EventSender,  # noqa: F811
+    processor: RunningProcessor,  # noqa: F811
+    processed: Callable[[], None],  # noqa: F811
+) -> None:
+    slug = f"reachable-{membership_settings.processor_group}"
+    with pytest.raises(SegmentDefinitionError, match=r"'email' is PII .* encrypted at rest"):
+        apply(
+            membership_settings,
+            {
+                "slug": slug,
+                "name": "Gmail",
+                "condition": {"trait": {"name": "email", "op": "contains", "value": "@gmail"}},
+            },
+        )
+    apply(
+        membership_settings,
+        {
+            "slug": slug,
+            "name": "Reachable",
+            "condition": {"trait": {"name": "email", "op": "exists"}},
+            "emit": {"traits": ["email", "plan"], "identifiers": ["email", "user_id"]},
+        },
+    )
+    sender.send(
+        {"type": "identify", "userId": "m1", "traits": {"email": "M1@Example.com", "plan": "x"}},
+        {"type": "identify", "userId": "m2", "traits": {"plan": "y"}},
+    )
+    processed()
+    OutboxRelay(membership_settings).relay_once()
+
+    m1 = profile_of(membership_settings, "user_id", "m1")
+    assert members(membership_settings, slug) == {m1}
+    [entered] = [r.value for r in read_all(membership_settings, f"cdp.segment.{slug}")]
+    assert entered["change"] == "entered"
+    assert orjson.loads(entered["traits"]) == {"email": "M1@Example.com", "plan": "x"}
+    assert entered["identifiers"] == ["email:m1@example.com", "user_id:m1"]

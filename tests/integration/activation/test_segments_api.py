@@ -89,3 +89,22 @@ def test_preview_counts_without_saving(api: str) -> None:
 def test_segments_need_the_token(api: str) -> None:
     assert httpx.get(f"{api}/v1/segments").status_code == 401
     assert httpx.post(f"{api}/v1/segments", json=definition("x")).status_code == 401
+
+
+def test_a_pii_trait_can_only_be_tested_for_existence(api: str) -> None:
+    slug = f"pii-{uuid.uuid4().hex[:8]}"
+    contains = {
+        "slug": slug,
+        "name": "Gmail",
+        "condition": {"trait": {"name": "email", "op": "contains", "value": "@gmail.com"}},
+    }
+    refused = httpx.post(f"{api}/v1/segments", json=contains, headers=AUTH)
+    assert refused.status_code == 400
+    assert refused.json()["code"] == "invalid_segment"
+    assert (
+        "trait 'email' is PII (CDP_PII_TRAITS) and encrypted at rest" in refused.json()["message"]
+    )
+    exists = {**contains, "condition": {"trait": {"name": "email", "op": "exists"}}}
+    created = httpx.post(f"{api}/v1/segments", json=exists, headers=AUTH)
+    assert created.status_code == 201, created.text
+    assert httpx.delete(f"{api}/v1/segments/{slug}", headers=AUTH).status_code == 200

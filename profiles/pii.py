@@ -1,0 +1,206 @@
+"""PII at rest on the processor's write path: match values, sealed identifier rows, profile
+traits opened when loaded and sealed when written, sealed timeline text.
+
+Everything here is a no-op pass-through when the codec is in clear mode (`PiiCodec.enabled`
+false), so the clear baseline pays nothing for it. The costs it keeps down when encrypting:
+
+- a stored PII trait that did not change is written back as the very sealed string it was
+  read as (no re-encryption, and the next load finds it in the open cache);
+- sealed strings opened lately are remembered (`OPEN_CACHE_SIZE`), so a profile loaded batch
+  after batch is decrypted once;
+- match values come from the codec's `Hasher`, which caches them.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import orjson
+
+from cdp.identity import Identifier
+from cdp.privacy.atrest import SEALED_PREFIX, PiiCodec, is_sealed
+
+__all__ = ["OPEN_CACHE_SIZE", "PiiWriter"]
+
+#: Match identifiers of identifiers seen lately, as the codec's `Hasher` keeps their hashes
+#: (a hit here is one dict lookup, a tenth of going through the codec); about 10 MB when full.
+MATCH_CACHE_SIZE = 50_000
+
+#: Objects of the Segment spec's event `context` whose ``name`` names software or a campaign,
+#: never a person (``context.library.name`` is "analytics.js" on every event). Left in clear, so
+#: a context holding nothing else PII-named is stored as it came: most contexts need no sealing.
+SOFTWARE_NAMED = frozenset({"app", "campaign", "library", "os"})
+#: Context texts found to hold nothing to seal, remembered (an SDK sends the same context with
+#: every event of a device). Only texts without PII are cached: a sealed text is never reused.
+CLEAR_CONTEXT_CACHE_SIZE = 20_000
+
+#: Sealed strings opened lately, with their values; cleared when full. A profile's sealed
+#: traits keep their text while unchanged, so the profiles of the last few batches (five PII
+#: traits each) fit several times over; about 20 MB when full.
+OPEN_CACHE_SIZE = 100_000
+
+
+class PiiWriter:
+    """The processor's side of `PiiCodec`; one per processor. Its caches are plain dicts and
+    sets: the prepare thread uses `match` and the timeline sealing, the batch's thread the rest,
+    and a cache cleared under the other thread only costs it a recomputation."""
+
+    def __init__(self, codec: PiiCodec) -> None:
+        self.codec = codec
+        self.enabled = codec.enabled
+        self._opened: dict[str, Any] = {}
+        self._pii_names: dict[str, bool] = {}
+        self._clear_contexts: set[str] = set()
+        self._matches: dict[Identifier, Identifier] = {}
+
+    # identifiers
+
+    def match(self, plain: list[Identifier]) -> list[Identifier]:
+        """The match identifiers of `plain`, in order (the same list in clear mode)."""
+        if not self.enabled:
+            return plain
+        known = self._matches.get
+        return [known(i) or self._match(i) for i in plain]
+
+    def _match(self, plain: Identifier) -> Identifier:
+        if len(self._matches) >= MATCH_CACHE_SIZE:
+            self._matches.clear()
+        found = self._matches[plain] = self.codec.match(plain)
+        return found
+
+    def seal_identifier(self, plain: Identifier, match_value: str) -> tuple[str, str] | None:
+        """The sealed value of a new identifier row as (base64, key id); None in clear mode."""
+        sealed = self.codec.seal_identifier(plain, match_value)
+        if sealed is None:
+            return None
+        blob, key_id = sealed
+        return _b64(blob), key_id
+
+    # timeline
+
+    def seal_json(self, json_text: str) -> str:
+        """A JSON document's text with its PII values sealed; the same text when it has none."""
+        if not self.enabled or not self.codec.might_hold_pii(json_text):
+            return json_text
+        return orjson.dumps(self.seal_document(orjson.loads(json_text))).decode()
+
+    def seal_traits_json(self, traits: dict[str, Any]) -> str:
+        """`traits` (an identify or group call's) as the timeline's JSON text, PII sealed."""
+        text = orjson.dumps(traits).decode()
+        if not self.enabled or not self.codec.might_hold_pii(text):
+            return text
+        return orjson.dumps(self.seal_document(traits)).decode()
+
+    def seal_document(self, value: Any) -> Any:
+        """`PiiCodec.seal_document`, with the PII test of each key name remembered."""
+        if isinstance(value, dict):
+            out: dict[str, Any] = {}
+            for k, v in value.items():
+                if self._is_pii(k):
+                    out[k] = v if v is None or is_sealed(v) else self.codec.seal_value(v)
+                elif isinstance(v, (dict, list)):
+                    out[k] = self.seal_document(v)
+                else:
+                    out[k] = v
+            return out
+        if isinstance(value, list):
+            return [self.seal_document(v) for v in value]
+        return value
+
+    def seal_context(self, json_text: str) -> str:
+        """An event's context text with its PII values sealed (see `SOFTWARE_NAMED`); the
+        same text when there are none."""
+        if not self.enabled or json_text in self._clear_contexts:
+            return json_text
+        if not self.codec.might_hold_pii(json_text):
+            return json_text
+        context = orjson.loads(json_text)
+        if not isinstance(context, dict):
+            return self.codec.seal_json(json_text)
+        sealed = {k: self._seal_context_item(k, v) for k, v in context.items()}
+        if sealed == context:
+            if len(self._clear_contexts) >= CLEAR_CONTEXT_CACHE_SIZE:
+                self._clear_contexts.clear()
+            self._clear_contexts.add(json_text)
+            return json_text
+        return orjson.dumps(sealed).decode()
+
+    def _seal_context_item(self, key: str, value: Any) -> Any:
+        seal = self.seal_document
+        if key in SOFTWARE_NAMED and isinstance(value, dict):
+            return {k: v if k == "name" else seal({k: v})[k] for k, v in value.items()}
+        return seal({key: value})[key]
+
+    def seal_text(self, value: str | None) -> str | None:
+        """A PII value stored as a column of its own (an alias's previous id), sealed."""
+        if value is None or not self.enabled:
+            return value
+        return self.codec.seal_value(value)
+
+    # profile traits
+
+    def open_traits(self, text: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """Stored traits text as (clear traits, the stored document if it held sealed values)."""
+        stored: dict[str, Any] = orjson.loads(text)
+        if SEALED_PREFIX not in text:
+            return stored, None
+        return {k: self._open(v) for k, v in stored.items()}, stored
+
+    def seal_traits(self, traits: dict[str, Any], stored: dict[str, Any] | None) -> dict[str, Any]:
+        """`traits` as they are written: each PII value sealed, at any depth; a value equal
+        to the one it was loaded as keeps its stored sealed text."""
+        if not self.enabled:
+            return traits
+        out: dict[str, Any] = {}
+        for key, value in traits.items():
+            if value is None:
+                out[key] = value
+                continue
+            if stored is not None:
+                before = stored.get(key)
+                if is_sealed(before) and self._open(before) == value:
+                    out[key] = before
+                    continue
+            if self._is_pii(key):
+                if is_sealed(value):
+                    out[key] = value
+                else:
+                    sealed = out[key] = self.codec.seal_value(value)
+                    self._remember(sealed, value)
+            elif isinstance(value, (dict, list)):
+                out[key] = self.seal_document(value)
+            else:
+                out[key] = value
+        return out
+
+    def _is_pii(self, key: Any) -> bool:
+        known = self._pii_names.get(key)
+        if known is None:
+            if len(self._pii_names) >= OPEN_CACHE_SIZE:
+                self._pii_names.clear()
+            known = self._pii_names[key] = self.codec.is_pii_name(str(key))
+        return known
+
+    def _open(self, value: Any) -> Any:
+        if isinstance(value, str):
+            if not value.startswith(SEALED_PREFIX):
+                return value
+            try:
+                return self._opened[value]
+            except KeyError:
+                opened = self.codec.open_value(value)
+                self._remember(value, opened)
+                return opened
+        if isinstance(value, (dict, list)):
+            return self.codec.open_document(value)
+        return value
+
+    def _remember(self, sealed: str, value: Any) -> None:
+        if len(self._opened) >= OPEN_CACHE_SIZE:
+            self._opened.clear()
+        self._opened[sealed] = value
+
+
+def _b64(blob: bytes) -> str:
+    return base64.b64encode(blob).decode()
