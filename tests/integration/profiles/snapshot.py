@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cdp.settings import Settings
+from tests.integration.pii import open_document, open_identifier_rows
 from tests.integration.profiles.conftest import query
 
 
@@ -22,9 +23,13 @@ def differences(
 
 
 def snapshot(settings: Settings) -> dict[frozenset[str], dict[str, Any]]:
-    """Each live profile keyed by the set of its identifiers, with its traits, counts and timeline size."""
+    """Each live profile keyed by the set of its identifiers, with its traits, counts and
+    timeline size; identifiers and traits in clear (sealed values differ from run to run)."""
     idents: dict[int, set[str]] = {}
-    for t, v, p in query(settings, "SELECT id_type, id_value, profile_id FROM identifiers"):
+    rows = query(
+        settings, "SELECT id_type, id_value, value_enc, key_id, profile_id FROM identifiers"
+    )
+    for t, v, p in open_identifier_rows(settings, rows):
         idents.setdefault(p, set()).add(f"{t}:{v}")
     timeline = dict(query(settings, "SELECT profile_id, count(*) FROM events GROUP BY profile_id"))
     out: dict[frozenset[str], dict[str, Any]] = {}
@@ -44,7 +49,7 @@ def snapshot(settings: Settings) -> dict[frozenset[str], dict[str, Any]]:
             )
         }
         out[frozenset(idents.get(pid, set()))] = {
-            "traits": traits,
+            "traits": open_document(settings, traits),
             "computed": counted,
             "timeline": timeline.get(pid, 0),
         }
