@@ -12,8 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from cdp.cli import app as cli
+from cdp.privacy.atrest import SEALED_PREFIX
 from cdp.privacy.observability import SUPPRESSED_EVENTS
 from cdp.settings import Settings
+from tests.integration.pii import match
 from tests.integration.privacy.conftest import (
     FIRST_PROFILE_ID,
     apply_segment,
@@ -109,6 +111,17 @@ def test_export_holds_everything_about_the_person_across_merges(
     assert doc["event_count"] == len(a.message_ids) == len(doc["events"])
     assert sorted(e["message_id"] for e in doc["events"]) == sorted(a.message_ids)
     assert not any("b.person" in orjson.dumps(e).decode() for e in doc["events"])
+    identify = next(e for e in doc["events"] if e["type"] == "identify")
+    [(stored,)] = query(
+        privacy_settings,
+        "SELECT properties::text || context::text FROM events WHERE message_id = %s",
+        identify["message_id"],
+    )
+    assert SEALED_PREFIX in stored
+    assert a.marker not in stored
+    assert a.marker in orjson.dumps(identify).decode(), "the timeline's sealed traits are opened"
+    assert SEALED_PREFIX not in response.text, "everything is exported decrypted"
+    assert not any(h in response.text for h in a.hashes(privacy_settings))
     audit = query(
         privacy_settings,
         "SELECT kind, status, requested_by, id_type, subject FROM privacy_requests",
@@ -169,7 +182,15 @@ def test_deletion_leaves_no_trace_emits_exits_and_suppresses_replays(
     ids = profile_ids_of(privacy_settings, live)
     add_delivery(privacy_settings, live, {"to": a.email})
     drain_outbox(privacy_settings)
-    before = scan(privacy_settings, a.needles(), ids)
+    hashes = a.hashes(privacy_settings)
+    assert scan(privacy_settings, [], set(), hashes), "the scanner finds the match values"
+    assert any(
+        hit.startswith("identifiers.value_enc") for hit in scan(privacy_settings, [a.email], set())
+    ), "the scanner opens sealed identifiers"
+    assert any(
+        hit.startswith("profiles.traits") for hit in scan(privacy_settings, [a.marker], set())
+    ), "the scanner opens sealed traits"
+    before = scan(privacy_settings, a.needles(), ids, hashes)
     assert any(hit.startswith("identifiers.") for hit in before), "the scanner finds the person"
     assert any(hit.startswith("deliveries.") for hit in before)
 
@@ -181,8 +202,12 @@ def test_deletion_leaves_no_trace_emits_exits_and_suppresses_replays(
     assert job["detail"]["memberships_exited"] == 1
     assert job["detail"]["timeline_events"] == len(a.message_ids)
     drain_outbox(privacy_settings)
-    assert scan(privacy_settings, a.needles(), ids) == []
+    assert scan(privacy_settings, a.needles(), ids, hashes) == [], (
+        "no table holds the person's identifiers in clear, sealed or hashed, nor the profile id"
+    )
     assert scan(privacy_settings, b.needles(), set()), "the other person is untouched"
+    suppressed = {r[0] for r in query(privacy_settings, "SELECT id_hash FROM privacy_suppressions")}
+    assert suppressed == set(hashes), "the suppression hashes are the identifiers' match values"
     changes = [r.value for r in read_all(privacy_settings, privacy_settings.topics.membership)]
     assert {
         (c["profile_id"], c["change"], c["reason"]) for c in changes if c["profile_id"] == live
@@ -210,12 +235,12 @@ def test_deletion_leaves_no_trace_emits_exits_and_suppresses_replays(
     assert profile_of(privacy_settings, "user_id", "stranger") is None
     assert SUPPRESSED_EVENTS._value.get() - dropped_before == 3
     assert query(privacy_settings, "SELECT sum(events) FROM privacy_drops") == [(3,)]
-    assert scan(privacy_settings, [*a.needles(), "late-1"], ids) == []
+    assert scan(privacy_settings, [*a.needles(), "late-1"], ids, hashes) == []
     [(kind, status, subject, id_hash)] = query(
         privacy_settings, "SELECT kind, status, subject, id_hash FROM privacy_requests"
     )
     assert (kind, status, subject) == ("delete", "done", None)
-    assert len(id_hash) == 64
+    assert id_hash == match(privacy_settings, "phone", a.phone)
     assert min(ids) >= FIRST_PROFILE_ID
 
 
