@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from psycopg import Connection, sql
 
-from cdp.privacy.atrest import PiiCodec
+from cdp.privacy.atrest import SEALED_PREFIX, PiiCodec
 from cdp.privacy.opening import open_document, open_json
 from cdp.privacy.subject import Person
 from cdp.privacy.tables import other_profile_tables
@@ -124,7 +124,10 @@ def export_person(
         cur.itersize = FETCH_ROWS
         cur.execute(EVENTS, (ids,))
         while rows := cur.fetchmany(FETCH_ROWS):
-            chunk = ",".join(open_json(codec, r[0]) for r in rows).encode()
+            text = ",".join(r[0] for r in rows)
+            if SEALED_PREFIX in text:
+                text = ",".join(open_json(codec, r[0]) for r in rows)
+            chunk = text.encode()
             yield (b"," + chunk) if count else chunk
             count += len(rows)
     yield b'],"event_count":' + str(count).encode() + b"}"
