@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from cdp.privacy.keystate import pii_codec
 from cdp.settings import Settings
-from tests.integration.pii import open_document, open_identifier_rows
 from tests.integration.profiles.conftest import query
 
 
@@ -23,13 +23,10 @@ def differences(
 
 
 def snapshot(settings: Settings) -> dict[frozenset[str], dict[str, Any]]:
-    """Each live profile keyed by the set of its identifiers, with its traits, counts and
-    timeline size; identifiers and traits in clear (sealed values differ from run to run)."""
+    """Each live profile keyed by the set of its identifiers, with its traits, counts and timeline size."""
+    codec = pii_codec(settings)  # sealed values differ by their nonce: compare them opened
     idents: dict[int, set[str]] = {}
-    rows = query(
-        settings, "SELECT id_type, id_value, value_enc, key_id, profile_id FROM identifiers"
-    )
-    for t, v, p in open_identifier_rows(settings, rows):
+    for t, v, p in query(settings, "SELECT id_type, id_value, profile_id FROM identifiers"):
         idents.setdefault(p, set()).add(f"{t}:{v}")
     timeline = dict(query(settings, "SELECT profile_id, count(*) FROM events GROUP BY profile_id"))
     out: dict[frozenset[str], dict[str, Any]] = {}
@@ -49,7 +46,7 @@ def snapshot(settings: Settings) -> dict[frozenset[str], dict[str, Any]]:
             )
         }
         out[frozenset(idents.get(pid, set()))] = {
-            "traits": open_document(settings, traits),
+            "traits": codec.open_document(traits),
             "computed": counted,
             "timeline": timeline.get(pid, 0),
         }
