@@ -193,7 +193,9 @@ class PrivacyService:
             more = add_suppressions(conn, self._hashes(subject, person), request_id)
             detail["suppressed"] = suppressed + more
             if person is not None:
-                detail |= purge_person(conn, person, self._codec, self._settings.topics.membership)
+                detail |= purge_person(
+                    conn, person, self._codec, self._settings.topics.membership, self._pii
+                )
             finish_request(conn, request_id, "done", detail)
         return detail
 

@@ -215,6 +215,9 @@ def test_deletion_leaves_no_trace_emits_exits_and_suppresses_replays(
         (live, "entered", "evaluation"),
         (live, "exited", "privacy_deletion"),
     }
+    assert {tuple(c["identifiers"]) for c in changes if c["profile_id"] == live} == {
+        (f"user_id:{a.user_id}",)
+    }, "the exit names the person as the entry did, so a destination can remove them"
     current = read_all(privacy_settings, f"cdp.segment.{slug}")
     assert [r.tombstone for r in current if r.key == str(live).encode()][-1] is True
 
