@@ -151,7 +151,10 @@ def segments_router(
     @router.post("/preview")
     async def preview_definition(request: Request, principal: ProfileReader) -> Response:
         definition = await _definition(request)
-        result = await asyncio.to_thread(preview, engine(request), definition, codec)
+        try:
+            result = await asyncio.to_thread(preview, engine(request), definition, codec)
+        except SegmentDefinitionError as exc:
+            raise SegmentApiError(400, "invalid_segment", str(exc)) from exc
         clear = principal.can(Role.PII_READ)
         await audit(
             request,

@@ -57,7 +57,9 @@ def preview(
     engine: Engine, definition: SegmentDefinition, codec: PiiCodec, sample: int = 10
 ) -> Preview:
     """How many live profiles match now, and a sample of them (traits opened), without saving
-    anything."""
+    anything. A PII condition other than ``exists`` is refused as `apply_definitions` refuses
+    it (over sealed values it would match no one)."""
+    check_pii_conditions([definition], codec.is_pii_name)
     condition = sa.and_(
         profiles.c.merged_into.is_(None), membership_condition(definition, datetime.now(UTC))
     )

@@ -59,6 +59,7 @@ def preview(
 ) -> None:
     """Show how many profiles each segment in PATH would hold now, and a sample, without saving."""
     from cdp.activation.operations import preview as run_preview
+    from cdp.activation.segments import SegmentDefinitionError
     from cdp.db import create_engine
     from cdp.privacy.keystate import pii_codec
 
@@ -72,6 +73,8 @@ def preview(
             typer.echo(f"{definition.slug}: {result.size} profiles")
             for row in result.sample:
                 typer.echo(f"  {row['profile_id']}  {orjson.dumps(row['traits']).decode()}")
+    except SegmentDefinitionError as exc:
+        raise fail(str(exc)) from None
     finally:
         engine.dispose()
 

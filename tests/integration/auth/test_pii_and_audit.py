@@ -135,3 +135,32 @@ def test_segment_writes_and_refusals_are_audited(client: TestClient, engine: Eng
         ("segment.write", f"segment:{slug}", "not_found"),
         ("auth.denied", "GET /v1/segments", "forbidden"),
     ]
+
+
+def test_preview_refuses_comparing_an_encrypted_trait_and_allows_exists(
+    client: TestClient, person: Person, pii_key: tuple[str, str]
+) -> None:
+    compare = {
+        "slug": "preview-email",
+        "name": "By email",
+        "condition": {"trait": {"name": "email", "op": "eq", "value": person.email}},
+    }
+    refused = client.post("/v1/segments/preview", json=compare, headers=bearer(pii_key[1]))
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["code"] == "invalid_segment"
+    assert "email" in refused.json()["message"]
+
+    exists = {
+        "slug": "preview-email",
+        "name": "Has email",
+        "condition": {
+            "all": [
+                {"trait": {"name": "email", "op": "exists"}},
+                {"trait": {"name": "cohort", "op": "eq", "value": person.cohort}},
+            ]
+        },
+    }
+    allowed = client.post("/v1/segments/preview", json=exists, headers=bearer(pii_key[1]))
+    assert allowed.status_code == 200, allowed.text
+    [sampled] = allowed.json()["sample"]
+    assert sampled["traits"]["email"] == person.email
