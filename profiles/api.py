@@ -50,8 +50,9 @@ from cdp.ops import ops_router
 from cdp.privacy.api import privacy_router
 from cdp.privacy.atrest import PiiCodec
 from cdp.privacy.errors import DecryptionFailed, PiiStateMismatch, UnknownDataKey
-from cdp.privacy.keystate import check_pii_state, pii_codec
+from cdp.privacy.keystate import pii_codec
 from cdp.profiles.computed.api import computed_traits_router
+from cdp.profiles.pii_state import PiiStateGate
 from cdp.profiles.read import (
     find_profile,
     profile_events,
@@ -179,27 +180,6 @@ class _Audit:
             detail={"endpoint": self.endpoint, "by": self.by, "pii": self.clear},
             durable=False,
         )
-
-
-@dataclass
-class PiiStateGate:
-    """`check_pii_state` once per process: when the API starts, or, if Postgres was down then,
-    before the first read (a database written another way must never be answered from)."""
-
-    settings: Settings
-    checked: bool = False
-
-    def check(self, engine: Engine) -> None:
-        if not self.checked:
-            check_pii_state(engine, self.settings)
-            self.checked = True
-
-    def check_at_start(self, engine: Engine) -> None:
-        """`PiiStateMismatch` stops the start; an unreachable Postgres only defers the check."""
-        try:
-            self.check(engine)
-        except OperationalError as exc:
-            log.warning("PII state not checked at start (Postgres unavailable): %s", exc.orig)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ import uvicorn
 
 from cdp.db import create_engine
 from cdp.errors import CdpError
-from cdp.profiles.api import PiiStateGate, create_api
+from cdp.profiles.api import create_api
+from cdp.profiles.pii_state import PiiStateGate
 from cdp.settings import Settings
 
 __all__ = ["api_uvicorn_config", "run_api"]

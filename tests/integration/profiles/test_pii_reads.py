@@ -23,7 +23,8 @@ from cdp.privacy.errors import PiiStateMismatch
 from cdp.privacy.keystate import check_pii_state
 from cdp.privacy.observability import UNOPENED_VALUES
 from cdp.profiles import api_service
-from cdp.profiles.api import PiiStateGate, create_api
+from cdp.profiles.api import create_api
+from cdp.profiles.pii_state import PiiStateGate
 from cdp.settings import Privacy, Settings
 from tests.integration.pii import identifier_row, seal
 from tests.integration.profiles.conftest import TEMPLATE
