@@ -12,9 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 from cdp.cli import app as cli
+from cdp.identity import Identifier
 from cdp.privacy.atrest import SEALED_PREFIX
+from cdp.privacy.hashing import subject_hash
 from cdp.privacy.observability import SUPPRESSED_EVENTS
-from cdp.settings import Settings
+from cdp.settings import Privacy, Settings
 from tests.integration.pii import match
 from tests.integration.privacy.conftest import (
     FIRST_PROFILE_ID,
@@ -432,3 +434,43 @@ def test_cli_delete_runs_the_job_and_status_shows_it(
     assert unknown.exit_code == 0, unknown.output
     assert orjson.loads(unknown.stdout)["detail"] == {"found": False, "suppressed": 1}
     assert runner.invoke(cli, ["privacy", "delete", "email:broken"]).exit_code == 2
+
+
+def test_deletion_with_pii_in_clear_hashes_the_stored_values(
+    privacy_settings: Settings,
+    sender: EventSender,
+    processed: Callable[[], None],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With encryption off identifiers are stored in clear: the deletion hashes them itself, and
+    the processor, hashing what it reads, drops a replay."""
+    clear = privacy_settings.model_copy(update={"privacy": Privacy(encrypt_pii=False)})
+    with RunningProcessor(clear):
+        a = send_person(sender, processed, "a")
+        processed()
+        assert live_of(clear, "user_id", a.user_id) is not None
+        assert clear.database_url is not None
+        monkeypatch.setenv("CDP_DATABASE_URL", clear.database_url.get_secret_value())
+        monkeypatch.setenv("CDP_HOME", str(tmp_path / "home"))
+        monkeypatch.setenv("CDP_PRIVACY__ENCRYPT_PII", "false")
+
+        deleted = CliRunner().invoke(cli, ["privacy", "delete", f"email:{a.email}"])
+
+        assert deleted.exit_code == 0, deleted.output
+        assert orjson.loads(deleted.stdout)["status"] == "done"
+        key = clear.privacy.hash_key.get_secret_value().encode()
+        suppressed = {r[0] for r in query(clear, "SELECT id_hash FROM privacy_suppressions")}
+        assert suppressed == {
+            subject_hash(key, Identifier(t, v))
+            for t, v in [
+                ("user_id", a.user_id),
+                ("email", a.email),
+                ("phone", a.phone),
+                *(("anonymous_id", x) for x in a.anonymous_ids),
+            ]
+        }
+        sender.send({"type": "track", "userId": a.user_id, "event": "Again", "messageId": "r-1"})
+        processed()
+    assert scan(clear, a.needles(), set()) == []
+    assert query(clear, "SELECT sum(events) FROM privacy_drops") == [(1,)]
