@@ -7,7 +7,6 @@ that way under the settings' keys, so a test never spells a stored value itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -16,14 +15,7 @@ from cdp.privacy.atrest import PiiCodec
 from cdp.privacy.keystate import pii_codec
 from cdp.settings import Settings
 
-__all__ = [
-    "codec_of",
-    "identifier_row",
-    "match",
-    "open_document",
-    "open_identifier_rows",
-    "seal",
-]
+__all__ = ["codec_of", "identifier_row", "match", "seal"]
 
 
 def codec_of(settings: Settings) -> PiiCodec:
@@ -62,16 +54,3 @@ def identifier_row(
 def seal(settings: Settings, document: Any) -> Any:
     """`document` with its PII-named values sealed, as profile traits and the timeline hold them."""
     return codec_of(settings).seal_document(document)
-
-
-def open_document(settings: Settings, document: Any) -> Any:
-    """`document` with its sealed values opened."""
-    return codec_of(settings).open_document(document)
-
-
-def open_identifier_rows(
-    settings: Settings, rows: Iterable[tuple[Any, ...]]
-) -> list[tuple[str, str, int]]:
-    """``(id_type, id_value, value_enc, key_id, profile_id)`` rows as (type, clear value, profile)."""
-    codec = codec_of(settings)
-    return [(t, codec.open_identifier(t, v, blob, key), p) for t, v, blob, key, p in rows]
