@@ -336,7 +336,9 @@ def create_api(settings: Settings) -> FastAPI:
     app.include_router(
         privacy_router(settings), dependencies=[Depends(require(Role.PRIVACY_ADMIN))]
     )
-    app.include_router(computed_traits_router(lambda request: request.app.state.reader.engine))
+    app.include_router(
+        computed_traits_router(lambda request: request.app.state.reader.engine, settings.pii_traits)
+    )
 
     @app.get("/healthz")
     async def healthz() -> Response:

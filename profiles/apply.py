@@ -311,14 +311,17 @@ def _timeline_rest(event: InEvent, pii: PiiWriter | None = None) -> str:
         name = pii.seal_text(event.previous_id) if pii is not None else event.previous_id
     else:
         name = None
-    if kind in ("identify", "group"):
+    context = event.context_json
+    if pii is not None and pii.enabled:
+        if kind in ("identify", "group"):
+            payload = pii.seal_traits_json(event.traits)
+        else:
+            payload = pii.seal_json(event.properties_json)
+        context = pii.seal_context(context)
+    elif kind in ("identify", "group"):
         payload = orjson.dumps(event.traits).decode()
     else:
         payload = event.properties_json
-    context = event.context_json
-    if pii is not None and pii.enabled:
-        payload = pii.seal_json(payload)
-        context = pii.seal_context(context)
     return copytext.row(
         (
             event.message_id,

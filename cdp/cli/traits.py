@@ -23,12 +23,15 @@ def apply(
     """Create or update the traits in PATH; a new or changed one is backfilled from the timeline."""
     from cdp.db import create_engine
     from cdp.profiles.computed import TraitDefinitionError, apply_traits, load_traits
+    from cdp.profiles.computed.pii import check_pii_traits
 
+    settings = settings_for_command()
     try:
         definitions = load_traits(path)
+        check_pii_traits(definitions, settings.pii_traits)
     except TraitDefinitionError as exc:
         raise fail(str(exc)) from None
-    engine = create_engine(settings_for_command(), pool_size=1)
+    engine = create_engine(settings, pool_size=1)
     try:
         with engine.begin() as conn:
             applied = apply_traits(conn, definitions)

@@ -7,7 +7,7 @@ Mounted next to `/v1/segments` behind the same bearer token; refusals are JSON `
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -21,6 +21,7 @@ from cdp.auth import Principal, Role, SegmentWriter, require
 from cdp.profiles.computed.catalog import AppliedTrait, apply_traits, delete_trait, list_traits
 from cdp.profiles.computed.errors import TraitDefinitionError
 from cdp.profiles.computed.model import TraitDefinition, parse_trait
+from cdp.profiles.computed.pii import check_pii_traits
 
 __all__ = ["computed_traits_router"]
 
@@ -64,8 +65,11 @@ def _delete(engine: Engine, name: str) -> bool:
         return delete_trait(conn, name)
 
 
-def computed_traits_router(engine: Callable[[Request], Engine]) -> APIRouter:
-    """The routes; `engine(request)` gives the app's Postgres engine."""
+def computed_traits_router(
+    engine: Callable[[Request], Engine], pii_traits: Sequence[str] = ()
+) -> APIRouter:
+    """The routes; `engine(request)` gives the app's Postgres engine. A definition over a
+    property named in `pii_traits` is refused (`cdp.profiles.computed.pii`)."""
     router = APIRouter(prefix="/v1/computed-traits")
 
     async def audit(request: Request, principal: Principal, name: str, outcome: str) -> None:
@@ -79,6 +83,10 @@ def computed_traits_router(engine: Callable[[Request], Engine]) -> APIRouter:
         )
 
     async def save(request: Request, principal: Principal, definition: TraitDefinition) -> Response:
+        try:
+            check_pii_traits([definition], pii_traits)
+        except TraitDefinitionError as exc:
+            raise SegmentApiError(400, "invalid_trait", str(exc)) from exc
         applied = await asyncio.to_thread(_apply, engine(request), definition)
         await audit(request, principal, applied.name, applied.action)
         body = {"name": applied.name, "action": applied.action, "version": applied.version}
