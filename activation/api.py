@@ -24,6 +24,7 @@ from cdp.activation.segments.model import SLUG
 from cdp.audit import record_now
 from cdp.auth import PiiMask, Principal, ProfileReader, Role, SegmentWriter, redact
 from cdp.errors import CdpError
+from cdp.privacy.keystate import pii_codec
 from cdp.settings import Settings
 
 __all__ = ["MAX_DEFINITION_BYTES", "SegmentApiError", "segments_router"]
@@ -91,6 +92,7 @@ def segments_router(
 ) -> APIRouter:
     """The routes; `engine(request)` gives the app's Postgres engine, `mask` the PII to hide."""
     router = APIRouter(prefix="/v1/segments")
+    codec = pii_codec(settings)
 
     async def audit(
         request: Request,
@@ -149,7 +151,10 @@ def segments_router(
     @router.post("/preview")
     async def preview_definition(request: Request, principal: ProfileReader) -> Response:
         definition = await _definition(request)
-        result = await asyncio.to_thread(preview, engine(request), definition)
+        try:
+            result = await asyncio.to_thread(preview, engine(request), definition, codec)
+        except SegmentDefinitionError as exc:
+            raise SegmentApiError(400, "invalid_segment", str(exc)) from exc
         clear = principal.can(Role.PII_READ)
         await audit(
             request,

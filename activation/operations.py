@@ -17,7 +17,9 @@ from cdp.activation.segments import (
 )
 from cdp.db.tables import profiles, segment_memberships, segments
 from cdp.kafka import TopicSpec, ensure_topics
+from cdp.privacy.atrest import PiiCodec
 from cdp.privacy.names import normal_name
+from cdp.privacy.opening import open_document
 from cdp.settings import Settings
 
 __all__ = ["Preview", "apply_definitions", "list_segments", "preview", "remove_segment"]
@@ -51,8 +53,13 @@ def apply_definitions(
         return apply_segments(conn, definitions)
 
 
-def preview(engine: Engine, definition: SegmentDefinition, sample: int = 10) -> Preview:
-    """How many live profiles match now, and a sample of them, without saving anything."""
+def preview(
+    engine: Engine, definition: SegmentDefinition, codec: PiiCodec, sample: int = 10
+) -> Preview:
+    """How many live profiles match now, and a sample of them (traits opened), without saving
+    anything. A PII condition other than ``exists`` is refused as `apply_definitions` refuses
+    it (over sealed values it would match no one)."""
+    check_pii_conditions([definition], codec.is_pii_name)
     condition = sa.and_(
         profiles.c.merged_into.is_(None), membership_condition(definition, datetime.now(UTC))
     )
@@ -66,7 +73,10 @@ def preview(engine: Engine, definition: SegmentDefinition, sample: int = 10) -> 
             .order_by(profiles.c.id)
             .limit(sample)
         ).all()
-    return Preview(int(size), [{"profile_id": str(pid), "traits": traits} for pid, traits in rows])
+    return Preview(
+        int(size),
+        [{"profile_id": str(pid), "traits": open_document(codec, traits)} for pid, traits in rows],
+    )
 
 
 def list_segments(engine: Engine) -> list[dict[str, Any]]:

@@ -70,11 +70,19 @@ class OutboxOpener:
             record["identifiers"] = [
                 found
                 for ident in record.get("identifiers") or []
-                if (found := plain.get(ident)) is not None
+                if (found := plain.get(ident) or self._open_sealed(ident)) is not None
             ]
             row_id, topic, key, _ = rows[index]
             out[index] = (row_id, topic, key, self._codec.encode(subject, record))
         return out
+
+    def _open_sealed(self, ident: str) -> str | None:
+        """``type:<value>`` of a ``type:<sealed value>`` (a privacy deletion's exits carry their
+        identifiers so, their rows being gone, see `cdp.privacy.purge`); None otherwise."""
+        id_type, _, value = ident.partition(":")
+        if not value.startswith(SEALED_PREFIX):
+            return None
+        return f"{id_type}:{self._pii.open_value(value)}"
 
     def _open_traits(self, text: str | None) -> str | None:
         if text is None or SEALED_PREFIX not in text:

@@ -3,8 +3,9 @@
 Every `/v1` route takes a reference ``type:value`` (``email:jane@example.com``,
 ``user_id:42``, ``profile_id:7``), follows merges to the live profile, and needs
 ``Authorization: Bearer <API key>`` of a key with ``profiles:read`` (`cdp keys create`; the
-settings token `CDP_API_TOKEN` is a bootstrap admin key). PII traits and identifier values are
-masked unless the key also holds ``pii:read``, and every read is written to the audit log.
+settings token `CDP_API_TOKEN` is a bootstrap admin key). Identifiers, PII traits and timeline
+values are read decrypted (`cdp.privacy.atrest`), then PII traits and identifier values are
+masked unless the key also holds ``pii:read``; every read is written to the audit log.
 Errors are JSON with a `code` and a `message`.
 """
 
@@ -47,7 +48,11 @@ from cdp.db import create_engine, ping
 from cdp.identity import IdentityRules
 from cdp.ops import ops_router
 from cdp.privacy.api import privacy_router
+from cdp.privacy.atrest import PiiCodec
+from cdp.privacy.errors import DecryptionFailed, PiiStateMismatch, UnknownDataKey
+from cdp.privacy.keystate import pii_codec
 from cdp.profiles.computed.api import computed_traits_router
+from cdp.profiles.pii_state import PiiStateGate
 from cdp.profiles.read import (
     find_profile,
     profile_events,
@@ -81,7 +86,7 @@ REQUESTS = Counter(
 LATENCY = Histogram("cdp_api_request_seconds", "Profile API request time, by route.", ["route"])
 
 _Body = dict[str, Any]
-_Build = Callable[[Connection, int], _Body]
+_Build = Callable[[Connection, int, PiiCodec], _Body]
 
 
 class ApiError(Exception):
@@ -183,16 +188,19 @@ class _Reader:
 
     engine: Engine
     rules: IdentityRules
+    codec: PiiCodec
+    gate: PiiStateGate
 
     def read(self, id_type: str, value: str, build: _Build, audit: _Audit) -> _Body:
         try:
+            self.gate.check(self.engine)
             with self.engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
-                profile_id = find_profile(conn, id_type, value, self.rules)
+                profile_id = find_profile(conn, id_type, value, self.rules, self.codec)
                 if profile_id is None:
                     audit.write(conn, None, "not_found")
                     conn.commit()
                     raise ApiError(404, "not_found", f"no profile has {id_type}:{value}")
-                body = build(conn, profile_id)
+                body = build(conn, profile_id, self.codec)
                 audit.write(conn, profile_id, "ok")
                 conn.commit()
                 return body
@@ -204,6 +212,14 @@ class _Reader:
                 "the profile store is unavailable; retry shortly",
                 {"Retry-After": str(RETRY_AFTER_S)},
             ) from exc
+        except PiiStateMismatch as exc:
+            log.error("profile read refused: %s", exc)
+            raise ApiError(500, "pii_state_mismatch", str(exc)) from exc
+        except (DecryptionFailed, UnknownDataKey) as exc:
+            log.error("profile read failed to decrypt: %s", exc)
+            raise ApiError(
+                500, "undecryptable", "a stored value could not be decrypted; see the API's log"
+            ) from exc
 
 
 def create_api(settings: Settings) -> FastAPI:
@@ -212,11 +228,18 @@ def create_api(settings: Settings) -> FastAPI:
     Every `/v1` route declares the role it needs with `cdp.auth.require`.
     """
     mask = PiiMask.of(settings.pii_traits, settings.pii_identifier_types)
+    codec = pii_codec(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings, pool_size=4)
-        app.state.reader = _Reader(engine, settings.identity)
+        gate = PiiStateGate(settings)
+        try:
+            await asyncio.to_thread(gate.check_at_start, engine)
+        except BaseException:
+            engine.dispose()
+            raise
+        app.state.reader = _Reader(engine, settings.identity, codec, gate)
         app.state.authenticator = Authenticator(engine, settings)
         try:
             yield
@@ -239,8 +262,8 @@ def create_api(settings: Settings) -> FastAPI:
     # Sub-resources first: `{ref:path}` may itself contain slashes, so the bare route matches last.
     @v1.get("/{ref:path}/traits")
     async def traits(request: Request, principal: ProfileReader, ref: str) -> Response:
-        def build(conn: Connection, profile_id: int) -> _Body:
-            view = profile_view(conn, profile_id)
+        def build(conn: Connection, profile_id: int, codec: PiiCodec) -> _Body:
+            view = profile_view(conn, profile_id, codec)
             return {k: view[k] for k in ("profile_id", "traits", "computed")}
 
         return await read(request, principal, ref, "traits", build)
@@ -252,7 +275,8 @@ def create_api(settings: Settings) -> FastAPI:
 
     @v1.get("/{ref:path}/merges")
     async def merges(request: Request, principal: ProfileReader, ref: str) -> Response:
-        return await read(request, principal, ref, "merges", _listing("merges", profile_merges))
+        build = _listing("merges", lambda conn, pid, _codec: profile_merges(conn, pid))
+        return await read(request, principal, ref, "merges", build)
 
     @v1.get("/{ref:path}/groups")
     async def groups(request: Request, principal: ProfileReader, ref: str) -> Response:
@@ -260,7 +284,7 @@ def create_api(settings: Settings) -> FastAPI:
 
     @v1.get("/{ref:path}/segments")
     async def segments(request: Request, principal: ProfileReader, ref: str) -> Response:
-        build = _listing("segments", profile_segments)
+        build = _listing("segments", lambda conn, pid, _codec: profile_segments(conn, pid))
         return await read(request, principal, ref, "segments", build)
 
     @v1.get("/{ref:path}/events")
@@ -274,8 +298,8 @@ def create_api(settings: Settings) -> FastAPI:
         size = _limit(limit)
         before = decode_cursor(cursor) if cursor is not None else None
 
-        def build(conn: Connection, profile_id: int) -> _Body:
-            page = profile_events(conn, profile_id, limit=size + 1, before=before)
+        def build(conn: Connection, profile_id: int, codec: PiiCodec) -> _Body:
+            page = profile_events(conn, profile_id, codec, limit=size + 1, before=before)
             more = len(page) > size
             page = page[:size]
             last = page[-1] if more else None
@@ -291,10 +315,10 @@ def create_api(settings: Settings) -> FastAPI:
 
     @v1.get("/{ref:path}")
     async def profile(request: Request, principal: ProfileReader, ref: str) -> Response:
-        def build(conn: Connection, profile_id: int) -> _Body:
+        def build(conn: Connection, profile_id: int, codec: PiiCodec) -> _Body:
             return {
-                **profile_view(conn, profile_id),
-                "identifiers": profile_identifiers(conn, profile_id),
+                **profile_view(conn, profile_id, codec),
+                "identifiers": profile_identifiers(conn, profile_id, codec),
             }
 
         return await read(request, principal, ref, "profile", build)
@@ -384,9 +408,9 @@ def _route(request: Request) -> str:
     return str(getattr(request.scope.get("route"), "path", "unmatched"))
 
 
-def _listing(key: str, read: Callable[[Connection, int], list[_Body]]) -> _Build:
-    def build(conn: Connection, profile_id: int) -> _Body:
-        return {"profile_id": str(profile_id), key: read(conn, profile_id)}
+def _listing(key: str, read: Callable[[Connection, int, PiiCodec], list[_Body]]) -> _Build:
+    def build(conn: Connection, profile_id: int, codec: PiiCodec) -> _Body:
+        return {"profile_id": str(profile_id), key: read(conn, profile_id, codec)}
 
     return build
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import uvicorn
 
+from cdp.db import create_engine
+from cdp.errors import CdpError
 from cdp.profiles.api import create_api
+from cdp.profiles.pii_state import PiiStateGate
 from cdp.settings import Settings
 
 __all__ = ["api_uvicorn_config", "run_api"]
@@ -26,5 +29,17 @@ def api_uvicorn_config(settings: Settings, port: int | None = None) -> uvicorn.C
 
 
 def run_api(settings: Settings) -> None:
-    """Serve until SIGINT/SIGTERM; the database must already be migrated (`cdp migrate`, `cdp up`)."""
-    uvicorn.Server(api_uvicorn_config(settings)).run()
+    """Serve until SIGINT/SIGTERM; the database must already be migrated (`cdp migrate`, `cdp up`).
+
+    A database whose PII was written another way (`PiiStateMismatch`) stops it before it serves,
+    with that error; so does any other failure of the app's start, as a `CdpError`.
+    """
+    engine = create_engine(settings, pool_size=1)
+    try:
+        PiiStateGate(settings).check_at_start(engine)
+    finally:
+        engine.dispose()
+    server = uvicorn.Server(api_uvicorn_config(settings))
+    server.run()
+    if not server.started:
+        raise CdpError("the profile API did not start; see the log above")

@@ -1,4 +1,9 @@
-"""Reading profiles back: by any identifier (following merges), with traits, timeline and history."""
+"""Reading profiles back: by any identifier (following merges), with traits, timeline and history.
+
+PII is stored sealed (`cdp.privacy.atrest`): a lookup hashes the identifier it is given into its
+match value, and every function here returns identifiers, traits and timeline properties and
+context opened, so callers see clear values and mask them as they would have before.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +23,9 @@ from cdp.db.tables import (
     segment_memberships,
     segments,
 )
-from cdp.identity import IdentityRules, normalize_email, normalize_phone
+from cdp.identity import Identifier, IdentityRules, normalize_email, normalize_phone
+from cdp.privacy.atrest import PiiCodec
+from cdp.privacy.opening import open_document
 
 __all__ = [
     "find_profile",
@@ -45,8 +52,12 @@ def normalise_lookup(id_type: str, value: str, rules: IdentityRules) -> str | No
     return value.strip() or None
 
 
-def find_profile(conn: Connection, id_type: str, value: str, rules: IdentityRules) -> int | None:
+def find_profile(
+    conn: Connection, id_type: str, value: str, rules: IdentityRules, codec: PiiCodec
+) -> int | None:
     """The live profile holding `id_type:value`; a merged-away profile id leads to its survivor.
+
+    The value is normalised as the processor normalises it, then looked up by its match value.
 
     A value with a NUL character names no profile (Postgres text cannot hold one, so asking
     would be a driver error, not an answer).
@@ -61,9 +72,10 @@ def find_profile(conn: Connection, id_type: str, value: str, rules: IdentityRule
     stored = normalise_lookup(id_type, value, rules)
     if stored is None:
         return None
+    match = codec.match(Identifier(id_type, stored)).value
     found = conn.execute(
         sa.select(identifiers.c.profile_id).where(
-            identifiers.c.id_type == id_type, identifiers.c.id_value == stored
+            identifiers.c.id_type == id_type, identifiers.c.id_value == match
         )
     ).scalar_one_or_none()
     return _follow(conn, found) if found is not None else None
@@ -86,13 +98,14 @@ def _iso(ms: Any) -> Any:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat() if isinstance(ms, int | float) else ms
 
 
-def profile_view(conn: Connection, profile_id: int) -> dict[str, Any]:
-    """The profile's id, traits and computed traits (times as ISO 8601), merge count and times."""
+def profile_view(conn: Connection, profile_id: int, codec: PiiCodec) -> dict[str, Any]:
+    """The profile's id, traits (opened) and computed traits (times as ISO 8601), merge count
+    and times."""
     row = conn.execute(sa.select(profiles).where(profiles.c.id == profile_id)).mappings().one()
     computed = {k: (_iso(v) if k in TIME_KEYS else v) for k, v in row["computed"].items()}
     return {
         "profile_id": str(row["id"]),
-        "traits": row["traits"],
+        "traits": open_document(codec, row["traits"]),
         "computed": computed,
         "merge_count": row["merge_count"],
         "created_at": row["created_at"].isoformat(),
@@ -100,28 +113,39 @@ def profile_view(conn: Connection, profile_id: int) -> dict[str, Any]:
     }
 
 
-def profile_identifiers(conn: Connection, profile_id: int) -> list[dict[str, Any]]:
-    """The identifiers the profile holds, ordered by type then value."""
+def profile_identifiers(conn: Connection, profile_id: int, codec: PiiCodec) -> list[dict[str, Any]]:
+    """The identifiers the profile holds, decrypted, ordered by type then (clear) value."""
     rows = conn.execute(
         sa.select(
             identifiers.c.id_type,
             identifiers.c.id_value,
+            identifiers.c.value_enc,
+            identifiers.c.key_id,
             identifiers.c.first_seen,
             identifiers.c.last_seen,
-        )
-        .where(identifiers.c.profile_id == profile_id)
-        .order_by(identifiers.c.id_type, identifiers.c.id_value)
+        ).where(identifiers.c.profile_id == profile_id)
     ).all()
-    return [
-        {"type": t, "value": v, "first_seen": f.isoformat(), "last_seen": last.isoformat()}
-        for t, v, f, last in rows
+    found = [
+        {
+            "type": t,
+            "value": codec.open_identifier(t, v, blob, key_id),
+            "first_seen": f.isoformat(),
+            "last_seen": last.isoformat(),
+        }
+        for t, v, blob, key_id, f, last in rows
     ]
+    return sorted(found, key=lambda i: (i["type"], i["value"]))
 
 
 def profile_events(
-    conn: Connection, profile_id: int, limit: int = 50, before: tuple[datetime, str] | None = None
+    conn: Connection,
+    profile_id: int,
+    codec: PiiCodec,
+    limit: int = 50,
+    before: tuple[datetime, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """The timeline, newest first; `before` = (event_time, message_id) of the last item of the previous page."""
+    """The timeline, newest first, properties and context opened; `before` = (event_time,
+    message_id) of the last item of the previous page."""
     query = sa.select(events).where(events.c.profile_id == profile_id)
     if before is not None:
         query = query.where(
@@ -142,8 +166,8 @@ def profile_events(
             "timestamp": r["event_time"].isoformat(),
             "received_at": r["received_at"].isoformat(),
             "source_id": r["source_id"],
-            "properties": r["properties"],
-            "context": r["context"],
+            "properties": open_document(codec, r["properties"]),
+            "context": open_document(codec, r["context"]),
         }
         for r in rows
     ]
@@ -183,8 +207,8 @@ def profile_merges(conn: Connection, profile_id: int) -> list[dict[str, Any]]:
     ]
 
 
-def profile_groups(conn: Connection, profile_id: int) -> list[dict[str, Any]]:
-    """The groups the profile belongs to, with each group's traits, ordered by group id."""
+def profile_groups(conn: Connection, profile_id: int, codec: PiiCodec) -> list[dict[str, Any]]:
+    """The groups the profile belongs to, with each group's traits (opened), by group id."""
     rows = conn.execute(
         sa.select(
             groups.c.group_id,
@@ -197,7 +221,12 @@ def profile_groups(conn: Connection, profile_id: int) -> list[dict[str, Any]]:
         .order_by(groups.c.group_id)
     ).all()
     return [
-        {"group_id": g, "traits": t, "first_seen": f.isoformat(), "last_seen": last.isoformat()}
+        {
+            "group_id": g,
+            "traits": open_document(codec, t),
+            "first_seen": f.isoformat(),
+            "last_seen": last.isoformat(),
+        }
         for g, t, f, last in rows
     ]
 

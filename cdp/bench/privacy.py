@@ -7,6 +7,12 @@ over three months, two profiles (one merged into the other), five identifiers, a
 segment memberships and their processed messageIds. Each round exports that person (the whole
 JSON document read, as a client would) and then deletes them with a deletion job, and checks the
 job left none of their rows.
+
+Rows are written in the stored format of the settings' PII mode (`cdp.privacy.atrest`): the
+identifiers under their match values with sealed values, the PII traits sealed, and one event in
+`PII_EVERY` carrying the person's email in its properties (an order receipt), sealed; so the
+export decrypts what a real one would. ``CDP_PRIVACY__ENCRYPT_PII=false`` measures the same in
+clear.
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ from cdp.bench.pipeline import _bench_database, _temporary_home
 from cdp.bench.report import machine_info
 from cdp.db import create_engine
 from cdp.embedded import EmbeddedPostgres
+from cdp.identity import Identifier
+from cdp.privacy.atrest import PiiCodec
+from cdp.privacy.keystate import pii_codec
 from cdp.privacy.service import PrivacyService
 from cdp.profiles import copytext
 from cdp.profiles.partitions import PartitionKeeper, month_of
@@ -40,6 +49,8 @@ __all__ = ["PrivacyBenchOptions", "PrivacyBenchReport", "run_privacy_bench"]
 #: Two segments every seeded person is in, so a deletion writes exits too.
 SEGMENTS = ("bench-buyers", "bench-viewers")
 SPREAD = timedelta(days=90)
+#: One event in this many carries the person's email (a receipt); the rest carry no PII.
+PII_EVERY = 10
 
 
 @dataclass(frozen=True)
@@ -110,14 +121,15 @@ def run_privacy_bench(
         announce("seeding the background ...")
         _segments(bench)
         keeper = PartitionKeeper()
+        codec = pii_codec(bench)
         with psycopg.connect(bench.database_dsn(), autocommit=True) as conn:
             for i in range(options.background_people):
-                seed_person(conn, keeper, f"bg{i}", options.background_events)
+                seed_person(conn, keeper, codec, f"bg{i}", options.background_events)
         service = PrivacyService(bench)
         for round_no in range(options.rounds):
             announce(f"round {round_no + 1}: seeding {options.events:,} events ...")
             with psycopg.connect(bench.database_dsn(), autocommit=True) as conn:
-                reference = seed_person(conn, keeper, f"r{round_no}", options.events)
+                reference = seed_person(conn, keeper, codec, f"r{round_no}", options.events)
                 conn.execute("VACUUM ANALYZE")
             _measure(service, reference, report)
     return report
@@ -174,9 +186,10 @@ def _measure(service: PrivacyService, reference: str, report: PrivacyBenchReport
 
 
 def seed_person(
-    conn: psycopg.Connection[Any], keeper: PartitionKeeper, tag: str, events: int
+    conn: psycopg.Connection[Any], keeper: PartitionKeeper, codec: PiiCodec, tag: str, events: int
 ) -> str:
-    """One person as the processor leaves them (see the module docstring); their reference."""
+    """One person as the processor leaves them, PII stored as `codec` stores it (see the module
+    docstring); their reference."""
     end = datetime(2026, 11, 1, tzinfo=UTC)
     start = end - SPREAD
     step = SPREAD / max(events, 1)
@@ -188,7 +201,9 @@ def seed_person(
             "INSERT INTO profiles (traits, trait_times, computed, merge_count) VALUES "
             "(%s, '{}', %s, 1) RETURNING id",
             (
-                orjson.dumps({"email": email, "name": f"Person {tag}"}).decode(),
+                orjson.dumps(
+                    codec.seal_document({"email": email, "name": f"Person {tag}"})
+                ).decode(),
                 orjson.dumps(
                     {"event_count": events, "consent": {"Email": {"granted": True, "at": 1}}}
                 ).decode(),
@@ -213,9 +228,9 @@ def seed_person(
         ]
         with conn.cursor() as cur:
             cur.executemany(
-                "INSERT INTO identifiers (id_type, id_value, profile_id, first_seen, last_seen) "
-                "VALUES (%s, %s, %s, %s, %s)",
-                [(t, v, live, start, end) for t, v in idents],
+                "INSERT INTO identifiers (id_type, id_value, value_enc, key_id, profile_id, "
+                "first_seen, last_seen) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                [(t, *_stored(codec, t, v), live, start, end) for t, v in idents],
             )
             cur.executemany(
                 "INSERT INTO segment_memberships (slug, profile_id, version) VALUES (%s, %s, 1)",
@@ -226,17 +241,34 @@ def seed_person(
             "VALUES (%s, %s, %s, %s)",
             (f"g-{tag}", live, start, end),
         )
-        _copy_events(conn, tag, live, times)
+        _copy_events(conn, codec, tag, email, live, times)
     return f"email:{email}"
 
 
-def _copy_events(conn: psycopg.Connection[Any], tag: str, live: int, times: list[datetime]) -> None:
+def _stored(codec: PiiCodec, id_type: str, value: str) -> tuple[str, bytes | None, str | None]:
+    """(id_value, value_enc, key_id) of an identifier as the processor stores it."""
+    match = codec.match(Identifier(id_type, value)).value
+    sealed = codec.seal_identifier(Identifier(id_type, value), match)
+    return (match, *sealed) if sealed else (match, None, None)
+
+
+def _copy_events(
+    conn: psycopg.Connection[Any],
+    codec: PiiCodec,
+    tag: str,
+    email: str,
+    live: int,
+    times: list[datetime],
+) -> None:
     context = orjson.dumps(
         {"ip": "203.0.113.7", "userAgent": "Mozilla/5.0 (bench)", "page": {"path": "/p"}}
     ).decode()
     rows = []
     for i, at in enumerate(times):
-        props = orjson.dumps({"sku": f"sku-{i % 97}", "price": i % 50, "i": i}).decode()
+        receipt = {"email": email} if i % PII_EVERY == 0 else {}
+        props = codec.seal_json(
+            orjson.dumps({"sku": f"sku-{i % 97}", "price": i % 50, "i": i, **receipt}).decode()
+        )
         stamp = copytext.timestamp(int(at.timestamp() * 1000))
         rows.append(
             copytext.row(

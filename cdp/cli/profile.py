@@ -25,7 +25,10 @@ def show(
     events: int = typer.Option(10, "--events", "-n", min=0, help="How many recent events to show."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
-    """Show a profile: traits, computed traits, identifiers, merges, groups and recent events."""
+    """Show a profile: traits, computed traits, identifiers, merges, groups and recent events,
+    decrypted."""
+    from cdp.privacy.errors import PrivacyError
+    from cdp.privacy.keystate import check_pii_state, pii_codec
     from cdp.profiles.api import ApiError, parse_reference
     from cdp.profiles.read import (
         find_profile,
@@ -41,23 +44,27 @@ def show(
     except ApiError as exc:
         raise fail(exc.message) from None
     settings = settings_for_command()
+    codec = pii_codec(settings)
     engine = create_engine(settings, pool_size=1)
     try:
+        check_pii_state(engine, settings)
         with engine.connect().execution_options(
             isolation_level="REPEATABLE READ", postgresql_readonly=True
         ) as conn:
-            profile_id = find_profile(conn, id_type, value, settings.identity)
+            profile_id = find_profile(conn, id_type, value, settings.identity, codec)
             if profile_id is None:
                 raise fail(f"no profile has {id_type}:{value}")
             found = {
-                **profile_view(conn, profile_id),
-                "identifiers": profile_identifiers(conn, profile_id),
+                **profile_view(conn, profile_id, codec),
+                "identifiers": profile_identifiers(conn, profile_id, codec),
                 "merges": profile_merges(conn, profile_id),
-                "groups": profile_groups(conn, profile_id),
-                "events": profile_events(conn, profile_id, limit=events) if events else [],
+                "groups": profile_groups(conn, profile_id, codec),
+                "events": profile_events(conn, profile_id, codec, limit=events) if events else [],
             }
     except OperationalError as exc:
         raise fail(f"cannot read from Postgres: {exc.orig or exc}") from None
+    except PrivacyError as exc:
+        raise fail(str(exc)) from None
     finally:
         engine.dispose()
     if as_json:

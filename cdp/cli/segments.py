@@ -59,16 +59,22 @@ def preview(
 ) -> None:
     """Show how many profiles each segment in PATH would hold now, and a sample, without saving."""
     from cdp.activation.operations import preview as run_preview
+    from cdp.activation.segments import SegmentDefinitionError
     from cdp.db import create_engine
+    from cdp.privacy.keystate import pii_codec
 
     definitions = _load(path)
-    engine = create_engine(settings_for_command(), pool_size=1)
+    settings = settings_for_command()
+    codec = pii_codec(settings)
+    engine = create_engine(settings, pool_size=1)
     try:
         for definition in definitions:
-            result = run_preview(engine, definition, sample)
+            result = run_preview(engine, definition, codec, sample)
             typer.echo(f"{definition.slug}: {result.size} profiles")
             for row in result.sample:
                 typer.echo(f"  {row['profile_id']}  {orjson.dumps(row['traits']).decode()}")
+    except SegmentDefinitionError as exc:
+        raise fail(str(exc)) from None
     finally:
         engine.dispose()
 

@@ -3,6 +3,10 @@
 The timeline is read with a server-side cursor and written event by event, so a person with a
 million events costs no more memory than one with ten. The caller runs it in one repeatable-read
 transaction so the parts agree with each other.
+
+Everything is written decrypted: identifiers in clear (not their match values), and every sealed
+string (PII traits, timeline properties and context, rows of other tables) opened; an event
+with nothing sealed in it is passed through as Postgres built its text.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from typing import Any
 import orjson
 from psycopg import Connection, sql
 
+from cdp.privacy.atrest import SEALED_PREFIX, PiiCodec
+from cdp.privacy.opening import open_document, open_json
 from cdp.privacy.subject import Person
 from cdp.privacy.tables import other_profile_tables
 from cdp.profiles.store import int_array
@@ -28,8 +34,8 @@ PROFILES = (
     "FROM profiles WHERE id = ANY(%s::bigint[]) ORDER BY id"
 )
 IDENTIFIERS = (
-    "SELECT id_type, id_value, profile_id, first_seen, last_seen FROM identifiers "
-    "WHERE profile_id = ANY(%s::bigint[]) ORDER BY id_type, id_value"
+    "SELECT id_type, id_value, value_enc, key_id, profile_id, first_seen, last_seen "
+    "FROM identifiers WHERE profile_id = ANY(%s::bigint[])"
 )
 GROUPS = (
     "SELECT m.group_id, coalesce(g.traits, '{}'::jsonb) AS traits, m.profile_id, m.first_seen, "
@@ -76,12 +82,23 @@ def _rows(conn: Connection[Any], query: str, *params: Any) -> list[dict[str, Any
     return out
 
 
-def export_person(conn: Connection[Any], person: Person, subject: str) -> Iterator[bytes]:
-    """The JSON document of `person`, in chunks: profiles (the live one first), identifiers,
-    consent, groups, segment memberships, merges, rows of other profile tables (deliveries),
-    and the whole timeline, oldest first."""
+def _identifiers(conn: Connection[Any], ids: str, codec: PiiCodec) -> list[dict[str, Any]]:
+    """The identifiers in clear, by type then value (their match values say nothing)."""
+    rows = _rows(conn, IDENTIFIERS, ids)
+    for row in rows:
+        blob, key_id = row.pop("value_enc"), row.pop("key_id")
+        row["id_value"] = codec.open_identifier(row["id_type"], row["id_value"], blob, key_id)
+    return sorted(rows, key=lambda r: (r["id_type"], r["id_value"]))
+
+
+def export_person(
+    conn: Connection[Any], person: Person, subject: str, codec: PiiCodec
+) -> Iterator[bytes]:
+    """The JSON document of `person`, decrypted, in chunks: profiles (the live one first),
+    identifiers, consent, groups, segment memberships, merges, rows of other profile tables
+    (deliveries), and the whole timeline, oldest first."""
     ids = int_array(person.profile_ids)
-    profiles = _rows(conn, PROFILES, ids)
+    profiles = open_document(codec, _rows(conn, PROFILES, ids))
     live = next(p for p in profiles if p["id"] == str(person.live_id))
     head = {
         "subject": subject,
@@ -92,11 +109,14 @@ def export_person(conn: Connection[Any], person: Person, subject: str) -> Iterat
         "traits": live["traits"],
         "computed_traits": live["computed"],
         "consent": live["computed"].get("consent", {}),
-        "identifiers": _rows(conn, IDENTIFIERS, ids),
-        "groups": _rows(conn, GROUPS, ids),
+        "identifiers": _identifiers(conn, ids, codec),
+        "groups": open_document(codec, _rows(conn, GROUPS, ids)),
         "segment_memberships": _rows(conn, MEMBERSHIPS, ids),
         "merges": _rows(conn, MERGES, ids, ids),
-        "other": {table: _table_rows(conn, table, ids) for table in other_profile_tables(conn)},
+        "other": {
+            table: open_document(codec, _table_rows(conn, table, ids))
+            for table in other_profile_tables(conn)
+        },
     }
     yield _dumps(head)[:-1] + b',"events":['
     count = 0
@@ -104,7 +124,10 @@ def export_person(conn: Connection[Any], person: Person, subject: str) -> Iterat
         cur.itersize = FETCH_ROWS
         cur.execute(EVENTS, (ids,))
         while rows := cur.fetchmany(FETCH_ROWS):
-            chunk = ",".join(r[0] for r in rows).encode()
+            text = ",".join(r[0] for r in rows)
+            if SEALED_PREFIX in text:
+                text = ",".join(open_json(codec, r[0]) for r in rows)
+            chunk = text.encode()
             yield (b"," + chunk) if count else chunk
             count += len(rows)
     yield b'],"event_count":' + str(count).encode() + b"}"

@@ -20,11 +20,14 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg import Connection, IsolationLevel
 
+from cdp.db import create_engine
 from cdp.identity import Identifier
+from cdp.privacy.atrest import PiiCodec
 from cdp.privacy.consent import record_consent
 from cdp.privacy.errors import InvalidTransition, SubjectNotFound
 from cdp.privacy.export import export_person
-from cdp.privacy.hashing import Hasher, parse_subject
+from cdp.privacy.hashing import PROFILE_ID, Hasher, parse_subject
+from cdp.privacy.keystate import check_pii_state, pii_codec
 from cdp.privacy.observability import REQUESTS
 from cdp.privacy.purge import purge_person
 from cdp.privacy.requests import (
@@ -56,12 +59,13 @@ class Export:
     _conn: Connection[Any]
     _person: Person
     _subject: str
+    _pii: PiiCodec
 
     def chunks(self) -> Iterator[bytes]:
         failed: BaseException | None = None
         try:
             with self._conn.transaction():
-                yield from export_person(self._conn, self._person, self._subject)
+                yield from export_person(self._conn, self._person, self._subject, self._pii)
         except BaseException as exc:  # a client gone mid-stream (GeneratorExit) fails it too
             failed = exc
             raise
@@ -85,12 +89,23 @@ class PrivacyService:
         self._settings = settings
         self._hash = Hasher(settings.privacy.hash_key.get_secret_value().encode())
         self._codec = codec_for(settings)
+        self._pii = pii_codec(settings)
+        self._pii_checked = False
 
     def subject(self, reference: str) -> Identifier:
         """`InvalidSubject` unless `reference` names an identifier."""
         return parse_subject(reference, self._settings.identity)
 
     def _connect(self) -> Connection[Any]:
+        """A connection; before the first, `PiiStateMismatch` if the database's identifiers
+        were written with another hash key or encryption mode (no lookup would find them)."""
+        if not self._pii_checked:
+            engine = create_engine(self._settings, pool_size=1)
+            try:
+                check_pii_state(engine, self._settings)
+            finally:
+                engine.dispose()
+            self._pii_checked = True
         return psycopg.connect(self._settings.database_dsn(), autocommit=True)
 
     def _retrying(self, work: Callable[[], T]) -> T:
@@ -109,7 +124,7 @@ class PrivacyService:
         conn = self._connect()
         try:
             request_id = open_request(conn, "export", who, subject, self._hash(subject))
-            person = find_person(conn, subject)
+            person = find_person(conn, subject, self._pii)
             if person is None:
                 finish_request(conn, request_id, "failed", error="not_found")
                 REQUESTS.labels("export", "not_found").inc()
@@ -120,7 +135,7 @@ class PrivacyService:
         except BaseException:
             conn.close()
             raise
-        return Export(request_id, conn, person, str(subject))
+        return Export(request_id, conn, person, str(subject), self._pii)
 
     def request_deletion(self, reference: str, who: str) -> int:
         """Queue a deletion job; its id. `run_deletion` does it."""
@@ -153,14 +168,19 @@ class PrivacyService:
 
     def _suppress(self, conn: Connection[Any], subject: Identifier, request_id: int) -> int:
         with conn.transaction():
-            person = find_person(conn, subject)
+            person = find_person(conn, subject, self._pii)
             return add_suppressions(conn, self._hashes(subject, person), request_id)
 
     def _hashes(self, subject: Identifier, person: Person | None) -> set[str]:
         """Hashes of the subject and every identifier the person holds (not of a profile id:
-        events carry none, and a new profile gets a new one)."""
-        idents = {subject, *(person.identifiers if person else ())}
-        return {self._hash(i) for i in idents if i.type != "profile_id"}
+        events carry none, and a new profile gets a new one). A stored identifier's hash is its
+        match value; one stored in clear is hashed here."""
+        hashes = {self._hash(subject)} if subject.type != PROFILE_ID else set()
+        if person is not None:
+            hashes |= {
+                self._hash(i) if i in person.in_clear else i.value for i in person.identifiers
+            }
+        return hashes
 
     def _purge(
         self, conn: Connection[Any], subject: Identifier, request_id: int, suppressed: int
@@ -168,12 +188,14 @@ class PrivacyService:
         """Delete the person under the processor's locks; `suppressed` hashes were added
         before (any identifier attached since is suppressed here too)."""
         with conn.transaction():
-            person = lock_person(conn, subject)
+            person = lock_person(conn, subject, self._pii)
             detail: dict[str, Any] = {"found": person is not None}
             more = add_suppressions(conn, self._hashes(subject, person), request_id)
             detail["suppressed"] = suppressed + more
             if person is not None:
-                detail |= purge_person(conn, person, self._codec, self._settings.topics.membership)
+                detail |= purge_person(
+                    conn, person, self._codec, self._settings.topics.membership, self._pii
+                )
             finish_request(conn, request_id, "done", detail)
         return detail
 
@@ -225,7 +247,7 @@ class PrivacyService:
 
             def fold() -> dict[str, Any] | None:
                 with conn.transaction():
-                    person = lock_person(conn, subject)
+                    person = lock_person(conn, subject, self._pii)
                     if person is None:
                         return None
                     return record_consent(

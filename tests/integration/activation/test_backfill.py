@@ -18,6 +18,7 @@ from cdp.activation.segments import parse_segment
 from cdp.schemas import MEMBERSHIP_CHANGE, Codec, codec_for
 from cdp.settings import Settings
 from tests.integration.activation.conftest import segments_engine  # noqa: F401 - fixture
+from tests.integration.pii import identifier_row, match
 
 pytestmark = pytest.mark.integration
 
@@ -43,9 +44,10 @@ def profile(
     assert row is not None
     pid = int(row[0])
     conn.execute(
-        "INSERT INTO identifiers (id_type, id_value, profile_id, first_seen, last_seen) "
-        "VALUES ('user_id', %s, %s, now(), now())",
-        (f"u{pid}", pid),
+        "INSERT INTO identifiers (id_type, id_value, value_enc, key_id, profile_id, first_seen, "
+        "last_seen) VALUES (%(id_type)s, %(id_value)s, %(value_enc)s, %(key_id)s, "
+        "%(profile_id)s, %(first_seen)s, %(last_seen)s)",
+        identifier_row(Settings(), "user_id", f"u{pid}", pid, NOW),
     )
     return pid
 
@@ -100,7 +102,9 @@ def test_backfill_enters_and_exits_across_chunks(
     assert record["change"] == "entered"
     assert record["reason"] == "backfill"
     assert record["traits"] == '{"plan":"gold"}', "only emitted traits"
-    assert record["identifiers"] == [f"user_id:u{gold}"]
+    assert record["identifiers"] == [f"user_id:{match(Settings(), 'user_id', f'u{gold}')}"], (
+        "the outbox names identifiers as stored (the relay opens them)"
+    )
     assert record["segment_version"] == 1
     assert first[1][2] == record, "the segment topic carries the same change"
 

@@ -16,6 +16,7 @@ from cdp.auth import ROLES, Role, create_key
 from cdp.db.tables import group_members, groups, identifiers, profiles
 from cdp.profiles.api import create_api
 from cdp.settings import Settings
+from tests.integration.pii import identifier_row, seal
 from tests.integration.profiles.test_api import unique_phone
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -64,11 +65,13 @@ class Person:
     first_name: str
     street: str
     company: str
+    cohort: str
 
 
 @pytest.fixture(scope="module")
-def person(engine: Engine) -> Person:
-    """A profile with PII traits, an email, a phone and a user id, in one group."""
+def person(base_settings: Settings, engine: Engine) -> Person:
+    """A profile with PII traits, an email, a phone and a user id, in one group, stored as the
+    processor stores them (identifiers hashed and sealed, PII traits sealed)."""
     tag = uuid.uuid4().hex[:10]
     who = Person(
         profile_id=0,
@@ -78,6 +81,7 @@ def person(engine: Engine) -> Person:
         first_name=f"Jane{tag}",
         street=f"{tag} Main Street",
         company=f"Acme {tag}",
+        cohort=f"c-{tag}",
     )
     traits = {
         "email": who.email,
@@ -85,24 +89,32 @@ def person(engine: Engine) -> Person:
         "phone": who.phone,
         "plan": "gold",
         "address": {"street": who.street, "city": "Leeds"},
+        "cohort": who.cohort,
     }
     with engine.begin() as conn:
         pid = conn.execute(
             sa.insert(profiles)
-            .values(traits=traits, trait_times={}, computed={"event_count": 3}, merge_count=0)
+            .values(
+                traits=seal(base_settings, traits),
+                trait_times={},
+                computed={"event_count": 3},
+                merge_count=0,
+            )
             .returning(profiles.c.id)
         ).scalar_one()
         conn.execute(
             sa.insert(identifiers),
             [
-                {"id_type": t, "id_value": v, "profile_id": pid, "first_seen": T0, "last_seen": T0}
+                identifier_row(base_settings, t, v, pid, T0)
                 for t, v in (("email", who.email), ("phone", who.phone), ("user_id", who.user_id))
             ],
         )
         group_id = f"g-{tag}"
         conn.execute(
             sa.insert(groups).values(
-                group_id=group_id, traits={"name": who.company, "plan": "team"}, trait_times={}
+                group_id=group_id,
+                traits=seal(base_settings, {"name": who.company, "plan": "team"}),
+                trait_times={},
             )
         )
         conn.execute(
@@ -111,5 +123,12 @@ def person(engine: Engine) -> Person:
             )
         )
     return Person(
-        int(pid), who.email, who.phone, who.user_id, who.first_name, who.street, who.company
+        int(pid),
+        who.email,
+        who.phone,
+        who.user_id,
+        who.first_name,
+        who.street,
+        who.company,
+        who.cohort,
     )

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from cdp.audit import audit_entries
 from cdp.auth import Role, create_key
 from cdp.auth.pii import MASK
+from cdp.privacy.atrest import SEALED_PREFIX
 from tests.integration.auth.conftest import Person, bearer
 
 pytestmark = pytest.mark.integration
@@ -34,6 +35,7 @@ def test_pii_is_masked_without_pii_read(
     assert response.status_code == 200, response.text
     for value in clear_values(person):
         assert value not in response.text
+    assert SEALED_PREFIX not in response.text, "values are opened, then masked"
 
 
 def test_masked_shapes(client: TestClient, person: Person, reader_key: tuple[str, str]) -> None:
@@ -58,6 +60,9 @@ def test_pii_is_clear_with_pii_read(
     response = client.get(f"/v1/profiles/email:{person.email}{suffix}", headers=bearer(pii_key[1]))
     assert response.status_code == 200, response.text
     assert MASK not in response.text
+    assert SEALED_PREFIX not in response.text
+    shown = [v for v in clear_values(person) if v in response.text]
+    assert shown, "the person's PII is shown decrypted"
 
 
 def test_preview_sample_is_masked_without_pii_read_and_audited(
@@ -70,13 +75,14 @@ def test_preview_sample_is_masked_without_pii_read_and_audited(
     definition = {
         "slug": "preview-pii",
         "name": "Me",
-        "condition": {"trait": {"name": "firstName", "op": "eq", "value": person.first_name}},
+        "condition": {"trait": {"name": "cohort", "op": "eq", "value": person.cohort}},
     }
     masked = client.post("/v1/segments/preview", json=definition, headers=bearer(reader_key[1]))
     clear = client.post("/v1/segments/preview", json=definition, headers=bearer(pii_key[1]))
     assert masked.json()["size"] == clear.json()["size"] == 1
     assert person.email not in masked.text
-    assert person.email in clear.text
+    assert person.email in clear.text, "the sample's sealed traits are opened, then masked"
+    assert person.first_name in clear.text
     with engine.connect() as conn:
         previews = [
             e
@@ -129,3 +135,32 @@ def test_segment_writes_and_refusals_are_audited(client: TestClient, engine: Eng
         ("segment.write", f"segment:{slug}", "not_found"),
         ("auth.denied", "GET /v1/segments", "forbidden"),
     ]
+
+
+def test_preview_refuses_comparing_an_encrypted_trait_and_allows_exists(
+    client: TestClient, person: Person, pii_key: tuple[str, str]
+) -> None:
+    compare = {
+        "slug": "preview-email",
+        "name": "By email",
+        "condition": {"trait": {"name": "email", "op": "eq", "value": person.email}},
+    }
+    refused = client.post("/v1/segments/preview", json=compare, headers=bearer(pii_key[1]))
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["code"] == "invalid_segment"
+    assert "email" in refused.json()["message"]
+
+    exists = {
+        "slug": "preview-email",
+        "name": "Has email",
+        "condition": {
+            "all": [
+                {"trait": {"name": "email", "op": "exists"}},
+                {"trait": {"name": "cohort", "op": "eq", "value": person.cohort}},
+            ]
+        },
+    }
+    allowed = client.post("/v1/segments/preview", json=exists, headers=bearer(pii_key[1]))
+    assert allowed.status_code == 200, allowed.text
+    [sampled] = allowed.json()["sample"]
+    assert sampled["traits"]["email"] == person.email

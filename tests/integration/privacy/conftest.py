@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -18,8 +19,10 @@ from cdp.activation import OutboxRelay
 from cdp.activation.operations import apply_definitions
 from cdp.activation.segments import parse_segment
 from cdp.db import create_engine
+from cdp.privacy.atrest import SEALED_PREFIX, PiiCodec
 from cdp.settings import Settings
 from tests.conftest import wait_for
+from tests.integration.pii import codec_of, match
 from tests.integration.profiles.conftest import (  # noqa: F401 - fixtures
     EventSender,
     RunningProcessor,
@@ -103,6 +106,18 @@ class Person:
             *self.message_ids,
         ]
 
+    def hashes(self, settings: Settings) -> list[str]:
+        """The match values of the person's identifiers (their keyed hashes when encrypted)."""
+        return [
+            match(settings, t, v)
+            for t, v in (
+                ("user_id", self.user_id),
+                ("email", self.email),
+                ("phone", self.phone),
+                *(("anonymous_id", a) for a in self.anonymous_ids),
+            )
+        ]
+
 
 def send_person(
     sender: EventSender,  # noqa: F811
@@ -157,11 +172,24 @@ def send_person(
     return person
 
 
-def scan(settings: Settings, needles: list[str], ints: set[int]) -> list[str]:
+#: Columns that hold keyed hashes of identifiers by design: the suppression list, the counts of
+#: suppressed events, and the audit of requests (no clear value, and no key to check a guess).
+HOLD_HASHES = frozenset(
+    {"privacy_suppressions.id_hash", "privacy_drops.id_hash", "privacy_requests.id_hash"}
+)
+SEALED = re.compile(re.escape(SEALED_PREFIX) + r"[A-Za-z0-9_-]+:[A-Za-z0-9_=-]+")
+
+
+def scan(
+    settings: Settings, needles: list[str], ints: set[int], hashes: Sequence[str] = ()
+) -> list[str]:
     """Every place in any table of the schema (partitions included) where a needle appears in
-    text, JSON or bytes, or an integer in `ints` appears: ``table.column = value``."""
+    text, JSON or bytes, in clear or encrypted (every sealed string and identifier value is
+    opened and searched too), where one of `hashes` appears outside `HOLD_HASHES`, or where an
+    integer in `ints` appears: ``table.column = value``."""
     found: list[str] = []
     texts = [n for n in needles if n] + [str(i) for i in ints]
+    codec = codec_of(settings)
     with psycopg.connect(settings.database_dsn()) as conn:
         tables = [
             r[0]
@@ -174,10 +202,32 @@ def scan(settings: Settings, needles: list[str], ints: set[int]) -> list[str]:
             cur = conn.execute(f'SELECT * FROM "{table}"')
             names = [c.name for c in cur.description or ()]
             for row in cur.fetchall():
-                for name, value in zip(names, row, strict=True):
-                    if _holds(value, texts, ints):
-                        found.append(f"{table}.{name} = {value!r}"[:200])
+                cells = dict(zip(names, row, strict=True))
+                for name, value in cells.items():
+                    column = f"{table}.{name}"
+                    opened = _opened(codec, table, name, cells)
+                    if (
+                        _holds(value, texts, ints)
+                        or _holds(opened, texts, set())
+                        or (column not in HOLD_HASHES and _holds(value, list(hashes), set()))
+                    ):
+                        found.append(f"{column} = {value!r} {opened!r}"[:200])
     return found
+
+
+def _opened(codec: PiiCodec, table: str, name: str, cells: dict[str, Any]) -> str | None:
+    """The clear text of a cell's encrypted parts: an identifier's sealed value, or every
+    sealed string in a text or JSON cell; None if it has none."""
+    value = cells[name]
+    if table == "identifiers" and name == "value_enc" and value is not None:
+        return codec.open_identifier(
+            cells["id_type"], cells["id_value"], bytes(value), cells["key_id"]
+        )
+    if value is None or isinstance(value, bytes | memoryview | int | float | bool):
+        return None
+    text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
+    sealed = SEALED.findall(text)
+    return orjson.dumps([codec.open_value(s) for s in sealed]).decode() if sealed else None
 
 
 def _holds(value: Any, texts: list[str], ints: set[int]) -> bool:

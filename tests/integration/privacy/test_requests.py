@@ -12,8 +12,12 @@ import pytest
 from typer.testing import CliRunner
 
 from cdp.cli import app as cli
+from cdp.identity import Identifier
+from cdp.privacy.atrest import SEALED_PREFIX
+from cdp.privacy.hashing import subject_hash
 from cdp.privacy.observability import SUPPRESSED_EVENTS
-from cdp.settings import Settings
+from cdp.settings import Privacy, Settings
+from tests.integration.pii import match
 from tests.integration.privacy.conftest import (
     FIRST_PROFILE_ID,
     apply_segment,
@@ -109,6 +113,17 @@ def test_export_holds_everything_about_the_person_across_merges(
     assert doc["event_count"] == len(a.message_ids) == len(doc["events"])
     assert sorted(e["message_id"] for e in doc["events"]) == sorted(a.message_ids)
     assert not any("b.person" in orjson.dumps(e).decode() for e in doc["events"])
+    identify = next(e for e in doc["events"] if e["type"] == "identify")
+    [(stored,)] = query(
+        privacy_settings,
+        "SELECT properties::text || context::text FROM events WHERE message_id = %s",
+        identify["message_id"],
+    )
+    assert SEALED_PREFIX in stored
+    assert a.marker not in stored
+    assert a.marker in orjson.dumps(identify).decode(), "the timeline's sealed traits are opened"
+    assert SEALED_PREFIX not in response.text, "everything is exported decrypted"
+    assert not any(h in response.text for h in a.hashes(privacy_settings))
     audit = query(
         privacy_settings,
         "SELECT kind, status, requested_by, id_type, subject FROM privacy_requests",
@@ -169,7 +184,15 @@ def test_deletion_leaves_no_trace_emits_exits_and_suppresses_replays(
     ids = profile_ids_of(privacy_settings, live)
     add_delivery(privacy_settings, live, {"to": a.email})
     drain_outbox(privacy_settings)
-    before = scan(privacy_settings, a.needles(), ids)
+    hashes = a.hashes(privacy_settings)
+    assert scan(privacy_settings, [], set(), hashes), "the scanner finds the match values"
+    assert any(
+        hit.startswith("identifiers.value_enc") for hit in scan(privacy_settings, [a.email], set())
+    ), "the scanner opens sealed identifiers"
+    assert any(
+        hit.startswith("profiles.traits") for hit in scan(privacy_settings, [a.marker], set())
+    ), "the scanner opens sealed traits"
+    before = scan(privacy_settings, a.needles(), ids, hashes)
     assert any(hit.startswith("identifiers.") for hit in before), "the scanner finds the person"
     assert any(hit.startswith("deliveries.") for hit in before)
 
@@ -181,8 +204,12 @@ def test_deletion_leaves_no_trace_emits_exits_and_suppresses_replays(
     assert job["detail"]["memberships_exited"] == 1
     assert job["detail"]["timeline_events"] == len(a.message_ids)
     drain_outbox(privacy_settings)
-    assert scan(privacy_settings, a.needles(), ids) == []
+    assert scan(privacy_settings, a.needles(), ids, hashes) == [], (
+        "no table holds the person's identifiers in clear, sealed or hashed, nor the profile id"
+    )
     assert scan(privacy_settings, b.needles(), set()), "the other person is untouched"
+    suppressed = {r[0] for r in query(privacy_settings, "SELECT id_hash FROM privacy_suppressions")}
+    assert suppressed == set(hashes), "the suppression hashes are the identifiers' match values"
     changes = [r.value for r in read_all(privacy_settings, privacy_settings.topics.membership)]
     assert {
         (c["profile_id"], c["change"], c["reason"]) for c in changes if c["profile_id"] == live
@@ -190,6 +217,9 @@ def test_deletion_leaves_no_trace_emits_exits_and_suppresses_replays(
         (live, "entered", "evaluation"),
         (live, "exited", "privacy_deletion"),
     }
+    assert {tuple(c["identifiers"]) for c in changes if c["profile_id"] == live} == {
+        (f"user_id:{a.user_id}",)
+    }, "the exit names the person as the entry did, so a destination can remove them"
     current = read_all(privacy_settings, f"cdp.segment.{slug}")
     assert [r.tombstone for r in current if r.key == str(live).encode()][-1] is True
 
@@ -210,12 +240,12 @@ def test_deletion_leaves_no_trace_emits_exits_and_suppresses_replays(
     assert profile_of(privacy_settings, "user_id", "stranger") is None
     assert SUPPRESSED_EVENTS._value.get() - dropped_before == 3
     assert query(privacy_settings, "SELECT sum(events) FROM privacy_drops") == [(3,)]
-    assert scan(privacy_settings, [*a.needles(), "late-1"], ids) == []
+    assert scan(privacy_settings, [*a.needles(), "late-1"], ids, hashes) == []
     [(kind, status, subject, id_hash)] = query(
         privacy_settings, "SELECT kind, status, subject, id_hash FROM privacy_requests"
     )
     assert (kind, status, subject) == ("delete", "done", None)
-    assert len(id_hash) == 64
+    assert id_hash == match(privacy_settings, "phone", a.phone)
     assert min(ids) >= FIRST_PROFILE_ID
 
 
@@ -404,3 +434,43 @@ def test_cli_delete_runs_the_job_and_status_shows_it(
     assert unknown.exit_code == 0, unknown.output
     assert orjson.loads(unknown.stdout)["detail"] == {"found": False, "suppressed": 1}
     assert runner.invoke(cli, ["privacy", "delete", "email:broken"]).exit_code == 2
+
+
+def test_deletion_with_pii_in_clear_hashes_the_stored_values(
+    privacy_settings: Settings,
+    sender: EventSender,
+    processed: Callable[[], None],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With encryption off identifiers are stored in clear: the deletion hashes them itself, and
+    the processor, hashing what it reads, drops a replay."""
+    clear = privacy_settings.model_copy(update={"privacy": Privacy(encrypt_pii=False)})
+    with RunningProcessor(clear):
+        a = send_person(sender, processed, "a")
+        processed()
+        assert live_of(clear, "user_id", a.user_id) is not None
+        assert clear.database_url is not None
+        monkeypatch.setenv("CDP_DATABASE_URL", clear.database_url.get_secret_value())
+        monkeypatch.setenv("CDP_HOME", str(tmp_path / "home"))
+        monkeypatch.setenv("CDP_PRIVACY__ENCRYPT_PII", "false")
+
+        deleted = CliRunner().invoke(cli, ["privacy", "delete", f"email:{a.email}"])
+
+        assert deleted.exit_code == 0, deleted.output
+        assert orjson.loads(deleted.stdout)["status"] == "done"
+        key = clear.privacy.hash_key.get_secret_value().encode()
+        suppressed = {r[0] for r in query(clear, "SELECT id_hash FROM privacy_suppressions")}
+        assert suppressed == {
+            subject_hash(key, Identifier(t, v))
+            for t, v in [
+                ("user_id", a.user_id),
+                ("email", a.email),
+                ("phone", a.phone),
+                *(("anonymous_id", x) for x in a.anonymous_ids),
+            ]
+        }
+        sender.send({"type": "track", "userId": a.user_id, "event": "Again", "messageId": "r-1"})
+        processed()
+    assert scan(clear, a.needles(), set()) == []
+    assert query(clear, "SELECT sum(events) FROM privacy_drops") == [(1,)]

@@ -26,6 +26,7 @@ from cdp.identity import normalize_phone
 from cdp.profiles.api_service import api_uvicorn_config
 from cdp.settings import Settings
 from tests.conftest import wait_for
+from tests.integration.pii import identifier_row, seal
 
 pytestmark = pytest.mark.integration
 
@@ -88,6 +89,7 @@ def unique_phone() -> str:
 def new_profile(
     conn: Connection, traits: dict[str, Any], computed: dict[str, Any], created: datetime
 ) -> int:
+    """A profile row; `traits` as stored (seal PII ones first, see `tests.integration.pii`)."""
     return int(
         conn.execute(
             sa.text(
@@ -103,8 +105,17 @@ def new_profile(
     )
 
 
+IDENTIFIERS = sa.text(
+    "INSERT INTO identifiers (id_type, id_value, value_enc, key_id, profile_id, first_seen, "
+    "last_seen) VALUES (:id_type, :id_value, :value_enc, :key_id, :profile_id, :first_seen, "
+    ":last_seen)"
+)
+
+
 @pytest.fixture
-def seeded(engine: Engine) -> Seeded:
+def seeded(base_settings: Settings, engine: Engine) -> Seeded:
+    """A person as the processor stores them: identifiers hashed and sealed, PII traits and
+    timeline properties sealed."""
     tag = uuid.uuid4().hex[:10]
     first_seen_ms = int(T0.timestamp() * 1000)
     with engine.begin() as conn:
@@ -116,7 +127,7 @@ def seeded(engine: Engine) -> Seeded:
         )
         survivor = new_profile(
             conn,
-            {"name": "Jane", "plan": "pro"},
+            seal(base_settings, {"name": "Jane", "plan": "pro"}),
             {"first_seen": first_seen_ms, "event_count": EVENT_COUNT},
             T0 - timedelta(days=3),
         )
@@ -158,18 +169,15 @@ def seeded(engine: Engine) -> Seeded:
             "anonymous_id": f"anon-{tag}",
         }
         conn.execute(
-            sa.text(
-                "INSERT INTO identifiers (id_type, id_value, profile_id, first_seen, last_seen) "
-                "VALUES (:type, :value, :profile, :at, :at)"
-            ),
-            [{"type": t, "value": v, "profile": survivor, "at": T0} for t, v in ids.items()],
+            IDENTIFIERS,
+            [identifier_row(base_settings, t, v, survivor, T0) for t, v in ids.items()],
         )
         group_id = f"acme-{tag}"
         conn.execute(
             sa.text(
                 "INSERT INTO groups (group_id, traits, trait_times) VALUES (:g, CAST(:t AS jsonb), '{}')"
             ),
-            {"g": group_id, "t": orjson.dumps({"name": "Acme"}).decode()},
+            {"g": group_id, "t": orjson.dumps(seal(base_settings, {"name": "Acme"})).decode()},
         )
         conn.execute(
             sa.text(
@@ -191,7 +199,9 @@ def seeded(engine: Engine) -> Seeded:
                     "mid": mid,
                     "name": f"Event {i}",
                     "at": at,
-                    "props": orjson.dumps({"n": i}).decode(),
+                    "props": orjson.dumps(
+                        seal(base_settings, {"n": i, "email": ids["email"]})
+                    ).decode(),
                 }
                 for i, (mid, at) in enumerate(zip(message_ids, times, strict=True))
             ],
@@ -271,16 +281,12 @@ def test_lookup_by_profile_id_follows_merges_to_the_survivor(api: str, seeded: S
         assert r.json()["profile_id"] == str(seeded.survivor)
 
 
-def test_value_may_contain_colons_and_slashes(api: str, engine: Engine, seeded: Seeded) -> None:
+def test_value_may_contain_colons_and_slashes(
+    api: str, base_settings: Settings, engine: Engine, seeded: Seeded
+) -> None:
     odd = f"auth0|{uuid.uuid4().hex}:x/y"
     with engine.begin() as conn:
-        conn.execute(
-            sa.text(
-                "INSERT INTO identifiers (id_type, id_value, profile_id, first_seen, last_seen) "
-                "VALUES ('crm_id', :v, :p, now(), now())"
-            ),
-            {"v": odd, "p": seeded.survivor},
-        )
+        conn.execute(IDENTIFIERS, identifier_row(base_settings, "crm_id", odd, seeded.survivor, T0))
 
     r = get(api, f"/v1/profiles/crm_id:{quote(odd, safe='')}/traits")
 
@@ -400,6 +406,8 @@ def test_events_newest_first(api: str, seeded: Seeded) -> None:
     latest = body["events"][0]
     assert latest["type"] == "track"
     assert latest["timestamp"] == (T0 + timedelta(minutes=EVENT_COUNT - 3)).isoformat()
+    n = seeded.message_ids.index(latest["message_id"])
+    assert latest["properties"] == {"n": n, "email": seeded.email}, "sealed values are opened"
 
 
 @pytest.mark.parametrize("page_size", [1, 2, 3, EVENT_COUNT])
