@@ -1,0 +1,207 @@
+"""`cdp keys rotate-data-key`: every stored value moved to the active key, resumably."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy.engine import Engine
+
+from cdp.db import create_engine
+from cdp.privacy.errors import UnknownDataKey
+from cdp.privacy.keystate import check_pii_state
+from cdp.privacy.rotation import RotationRefused, RotationRunner, census, request_rotation
+from cdp.privacy.rotation import steps as rotation_steps
+from cdp.settings import Settings
+from tests.integration.privacy.rotation_data import (
+    NEW,
+    OLD,
+    clear,
+    seed,
+    snapshot,
+    with_keys,
+)
+from tests.integration.profiles.conftest import (  # noqa: F401 - fixtures
+    pipeline_settings,
+    template_database,
+)
+
+pytestmark = pytest.mark.integration
+
+PERSONS = 12
+
+
+@pytest.fixture
+def db_engine(pipeline_settings: Settings) -> Any:  # noqa: F811
+    engine = create_engine(pipeline_settings, pool_size=1)
+    yield engine
+    engine.dispose()
+
+
+def counts(settings: Settings) -> dict[str, dict[str, int]]:
+    with psycopg.connect(settings.database_dsn()) as conn:
+        return census(conn)
+
+
+def run_to_end(settings: Settings, rotation_id: int, **chunks: int) -> str:
+    with psycopg.connect(settings.database_dsn(), autocommit=True) as conn:
+        return RotationRunner(settings, **chunks).run(conn, rotation_id)
+
+
+def test_rotation_moves_every_value_and_the_old_key_can_be_dropped(
+    pipeline_settings: Settings,  # noqa: F811
+    db_engine: Engine,
+) -> None:
+    before_settings = with_keys(pipeline_settings, OLD, (OLD,))
+    seed(before_settings, PERSONS)
+    before = snapshot(before_settings)
+    stored = counts(before_settings)
+    assert stored["identifiers"] == {OLD: 2 * PERSONS}
+    assert set(stored) == {"identifiers", "profiles", "groups", "computed_trait_values",
+                           "events", "outbox"}  # fmt: skip
+
+    rotated = with_keys(pipeline_settings, NEW)
+    rotation = request_rotation(db_engine, rotated)
+    assert snapshot(rotated) == before, "both keys configured: everything readable meanwhile"
+    assert run_to_end(rotated, rotation.id, chunk_rows=5, chunk_blocks=1) == "done"
+
+    after = counts(rotated)
+    assert all(set(by_key) == {NEW} for by_key in after.values()), after
+    assert {t: sum(v.values()) for t, v in after.items()} == {
+        t: sum(v.values()) for t, v in stored.items()
+    }
+    new_only = with_keys(pipeline_settings, NEW, (NEW,))
+    assert snapshot(new_only) == before
+    with pytest.raises(UnknownDataKey):
+        snapshot(with_keys(pipeline_settings, OLD, (OLD,)))
+    check_pii_state(db_engine, new_only)
+
+    with psycopg.connect(pipeline_settings.database_dsn()) as conn:
+        status, progress = conn.execute(
+            "SELECT status, progress FROM data_key_rotations WHERE id = %s", (rotation.id,)
+        ).fetchone()  # type: ignore[misc]
+        audit = conn.execute(
+            "SELECT outcome, target FROM audit_log WHERE action = 'keys.rotate_data_key'"
+        ).fetchall()
+    assert status == "done"
+    assert progress["moved"]["identifiers"] == 2 * PERSONS
+    assert progress["moved"]["profiles"] == stored["profiles"][OLD]
+    assert ("queued", f"data_key:{NEW}") in audit
+
+
+def test_refusals(pipeline_settings: Settings, db_engine: Engine) -> None:  # noqa: F811
+    old = with_keys(pipeline_settings, OLD, (OLD,))
+    seed(old, 2)
+    with pytest.raises(RotationRefused, match="nothing to do"):
+        request_rotation(db_engine, with_keys(pipeline_settings, OLD))
+    with pytest.raises(RotationRefused, match="encryption is off"):
+        request_rotation(db_engine, clear(old))
+    first = request_rotation(db_engine, with_keys(pipeline_settings, NEW))
+    with pytest.raises(RotationRefused, match=f"rotation {first.id} .* already queued"):
+        request_rotation(db_engine, with_keys(pipeline_settings, NEW))
+    with psycopg.connect(pipeline_settings.database_dsn()) as conn:
+        outcomes = [
+            r[0]
+            for r in conn.execute(
+                "SELECT outcome FROM audit_log WHERE action = 'keys.rotate_data_key' ORDER BY id"
+            )
+        ]
+    assert outcomes == ["refused", "refused", "queued", "refused"]
+
+
+def test_runner_with_another_active_key_fails_the_rotation(
+    pipeline_settings: Settings,  # noqa: F811
+    db_engine: Engine,
+) -> None:
+    seed(with_keys(pipeline_settings, OLD, (OLD,)), 2)
+    rotation = request_rotation(db_engine, with_keys(pipeline_settings, NEW))
+    assert run_to_end(with_keys(pipeline_settings, OLD), rotation.id) == "failed"
+    with psycopg.connect(pipeline_settings.database_dsn()) as conn:
+        error = conn.execute(
+            "SELECT error FROM data_key_rotations WHERE id = %s", (rotation.id,)
+        ).fetchone()[0]  # type: ignore[index]
+    assert "CDP_PRIVACY__DATA_KEY_ID" in error
+
+
+class Crash(Exception):
+    """Stands for the process dying in the middle of a chunk."""
+
+
+def test_resumes_after_a_crash_mid_way(
+    pipeline_settings: Settings,  # noqa: F811
+    db_engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seed(with_keys(pipeline_settings, OLD, (OLD,)), PERSONS)
+    before = snapshot(with_keys(pipeline_settings, OLD, (OLD,)))
+    rotated = with_keys(pipeline_settings, NEW)
+    rotation = request_rotation(db_engine, rotated)
+
+    real_events = rotation_steps.STEPS["events"]
+    calls = 0
+
+    def crashing(conn: Any, work: Any, cursor: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        result = real_events(conn, work, cursor)
+        if calls == 3:
+            raise Crash("killed mid-chunk, after its updates")
+        return result
+
+    monkeypatch.setitem(rotation_steps.STEPS, "events", crashing)
+    with (
+        pytest.raises(Crash),
+        psycopg.connect(pipeline_settings.database_dsn(), autocommit=True) as conn,
+    ):
+        RotationRunner(rotated, chunk_rows=5, chunk_blocks=1).run(conn, rotation.id)
+    with psycopg.connect(pipeline_settings.database_dsn()) as conn:
+        status, progress = conn.execute(
+            "SELECT status, progress FROM data_key_rotations WHERE id = %s", (rotation.id,)
+        ).fetchone()  # type: ignore[misc]
+    assert status == "running"
+    assert progress["step"] == "events"
+    mid = counts(rotated)
+    assert mid["identifiers"] == {NEW: 2 * PERSONS}
+    assert OLD in mid["events"], "the timeline was left half done"
+
+    monkeypatch.setitem(rotation_steps.STEPS, "events", real_events)
+    assert run_to_end(rotated, rotation.id, chunk_rows=5, chunk_blocks=1) == "done"
+    assert all(set(by_key) == {NEW} for by_key in counts(rotated).values())
+    assert snapshot(with_keys(pipeline_settings, NEW, (NEW,))) == before
+
+
+def test_converts_a_database_kept_in_clear(
+    pipeline_settings: Settings,  # noqa: F811
+    db_engine: Engine,
+) -> None:
+    legacy = clear(with_keys(pipeline_settings, NEW))
+    seed(legacy, PERSONS)
+    before = snapshot(legacy)
+    with psycopg.connect(pipeline_settings.database_dsn()) as conn:
+        dump = conn.execute(
+            "SELECT (SELECT string_agg(id_value, ' ') FROM identifiers) || "
+            "(SELECT string_agg(traits::text, ' ') FROM profiles) || "
+            "(SELECT string_agg(properties::text || context::text, ' ') FROM events)"
+        ).fetchone()[0]  # type: ignore[index]
+    assert "person3@example.com" in dump
+    assert "+33612340003" in dump
+
+    encrypted = with_keys(pipeline_settings, NEW)
+    rotation = request_rotation(db_engine, encrypted)
+    assert rotation.progress["mode"] == "convert"
+    assert run_to_end(encrypted, rotation.id, chunk_rows=5, chunk_blocks=1) == "done"
+
+    check_pii_state(db_engine, encrypted)
+    assert snapshot(encrypted) == before
+    with psycopg.connect(pipeline_settings.database_dsn()) as conn:
+        dump = conn.execute(
+            "SELECT (SELECT string_agg(id_value, ' ') FROM identifiers) || "
+            "(SELECT string_agg(traits::text, ' ') FROM profiles) || "
+            "(SELECT string_agg(traits::text, ' ') FROM groups) || "
+            "(SELECT string_agg(properties::text || context::text, ' ') FROM events)"
+        ).fetchone()[0]  # type: ignore[index]
+    for clear_text in ("person3@example.com", "+33612340003", "rue Cler", "u3 ", "Acme"):
+        assert clear_text not in dump
+    assert "Lyon" not in dump, "nested values under a PII name are sealed too"
+    assert all(set(by_key) == {NEW} for by_key in counts(encrypted).values())
