@@ -113,9 +113,12 @@ def segments_router(
     async def save(
         request: Request, principal: Principal, definition: SegmentDefinition, status: int
     ) -> Response:
-        [applied] = await asyncio.to_thread(
-            apply_definitions, settings, engine(request), [definition]
-        )
+        try:
+            [applied] = await asyncio.to_thread(
+                apply_definitions, settings, engine(request), [definition]
+            )
+        except SegmentDefinitionError as exc:
+            raise SegmentApiError(400, "invalid_segment", str(exc)) from exc
         await audit(request, principal, applied.slug, applied.action, version=applied.version)
         return _json(
             status if applied.action == "created" else 200,

@@ -10,9 +10,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from cdp.activation.catalog import Applied, apply_segments, delete_segment
-from cdp.activation.segments import SegmentDefinition, membership_condition
+from cdp.activation.segments import (
+    SegmentDefinition,
+    check_pii_conditions,
+    membership_condition,
+)
 from cdp.db.tables import profiles, segment_memberships, segments
 from cdp.kafka import TopicSpec, ensure_topics
+from cdp.privacy.names import normal_name
 from cdp.settings import Settings
 
 __all__ = ["Preview", "apply_definitions", "list_segments", "preview", "remove_segment"]
@@ -35,7 +40,12 @@ def segment_topics(settings: Settings, definitions: list[SegmentDefinition]) -> 
 def apply_definitions(
     settings: Settings, engine: Engine, definitions: list[SegmentDefinition]
 ) -> list[Applied]:
-    """Create each segment's topic, then store the definitions (new versions get backfilled)."""
+    """Create each segment's topic, then store the definitions (new versions get backfilled).
+
+    A definition comparing a PII trait other than by ``exists`` is refused
+    (`SegmentDefinitionError`): its values are encrypted at rest."""
+    pii = frozenset(normal_name(n) for n in settings.pii_traits)
+    check_pii_conditions(definitions, lambda name: normal_name(name) in pii)
     ensure_topics(settings, segment_topics(settings, definitions))
     with engine.begin() as conn:
         return apply_segments(conn, definitions)

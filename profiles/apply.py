@@ -27,6 +27,7 @@ from cdp.profiles.events import InEvent
 from cdp.profiles.fold import fold_computed, fold_traits
 from cdp.profiles.groups import GroupCalls, write_groups
 from cdp.profiles.offsets import claim_offsets, save_offsets
+from cdp.profiles.pii import PiiWriter
 from cdp.profiles.state import BatchState, ProfileState
 from cdp.profiles.store import (
     allocate_ids,
@@ -76,6 +77,7 @@ class BatchApplier:
         changes_topic: str,
         segments: IncrementalSegments | None = None,
         suppressor: Suppressor | None = None,
+        pii: PiiWriter | None = None,
     ) -> None:
         self._rules = rules
         self._codec = codec
@@ -85,6 +87,7 @@ class BatchApplier:
         self._segments = segments
         self._suppressor = suppressor
         self._computed = ComputedTraits()
+        self._pii = pii
 
     def apply(
         self, conn: Connection[Any], batch: list[InEvent], next_offsets: dict[int, int]
@@ -96,21 +99,19 @@ class BatchApplier:
         """
         stored = claim_offsets(conn, self._group, self._topic, sorted(next_offsets))
         fresh = [e for e in batch if e.offset >= stored.get(e.partition, 0)]
+        for event in fresh:
+            self._identify(event)
         if self._suppressor is not None:  # privacy: suppressed people's events leave no trace
             fresh = self._suppressor.drop(conn, fresh)
         unseen = dedupe(conn, [e.message_id for e in fresh])
         events = _first_of_each(fresh, unseen)
-        idents = [
-            e.identifiers
-            if e.identifiers is not None
-            else extract_identifiers(e.as_identity_input(), self._rules)
-            for e in events
-        ]
+        idents = [self._identify(e) for e in events]
         lock_identifiers(conn, {i for ids in idents for i in ids})
-        state = load_state(conn, [i for ids in idents for i in ids])
+        state = load_state(conn, [i for ids in idents for i in ids], self._pii)
         timeline, groups = self._fold(state, events, idents)
         real = allocate_ids(conn, state)
-        write_state(conn, state, real)
+        sealing = self._pii is not None and self._pii.enabled
+        write_state(conn, state, real, self._pii, _plain_of(state, events) if sealing else None)
 
         def final(profile_id: int) -> int:
             end = state.final_id(profile_id)
@@ -182,12 +183,18 @@ class BatchApplier:
         and write their timeline text (and compute their advisory-lock keys, which are cached).
         It reads nothing but the events, so the processor runs it in another thread while the
         previous batch is being written."""
-        rules = self._rules
         for event in events:
-            event.identifiers = extract_identifiers(event.as_identity_input(), rules)
-            event.timeline = _timeline_rest(event)
-            for identifier in event.identifiers:
+            for identifier in self._identify(event):
                 cached_lock_key(identifier)
+            event.timeline = _timeline_rest(event, self._pii)
+
+    def _identify(self, event: InEvent) -> list[Identifier]:
+        """The event's match identifiers, extracted (with the plain ones) unless they were."""
+        if event.identifiers is None:
+            plain = extract_identifiers(event.as_identity_input(), self._rules)
+            event.plain_identifiers = plain
+            event.identifiers = self._pii.match(plain) if self._pii is not None else plain
+        return event.identifiers
 
     def _fold(
         self, state: BatchState, events: list[InEvent], idents: list[list[Identifier]]
@@ -202,7 +209,9 @@ class BatchApplier:
                 profile = state.apply(resolution, event.at, event.message_id)
             state.touch(ids, profile, event.at)
             _fold_event(profile, event)
-            rest = event.timeline if event.timeline is not None else _timeline_rest(event)
+            rest = (
+                event.timeline if event.timeline is not None else _timeline_rest(event, self._pii)
+            )
             timeline.rows.append((profile.id, rest))
             if event.type == "group" and event.group_id:
                 groups.add(event.group_id, profile.id, event.at, event.traits)
@@ -242,7 +251,9 @@ class BatchApplier:
                 "merged_from": sorted(merged_into.get(pid, [])),
                 "reason": reason if kind == "merged" else None,
                 "message_id": message_id if kind == "merged" else None,
-                "traits": orjson.dumps(profile.traits).decode(),
+                "traits": orjson.dumps(
+                    profile.traits if profile.stored_traits is None else profile.stored_traits
+                ).decode(),
                 "changed_traits": sorted(profile.changed_traits),
                 "identifiers": sorted(str(i) for i in profile.identifiers),
                 "at": now,
@@ -275,9 +286,25 @@ def _fold_event(profile: ProfileState, event: InEvent) -> None:
     profile.dirty = True
 
 
-def _timeline_rest(event: InEvent) -> str:
+def _plain_of(state: BatchState, events: list[InEvent]) -> dict[Identifier, Identifier]:
+    """Match identifier → plain identifier, for the identifiers the batch made (whose rows
+    get the sealed plain value)."""
+    new = {i for i, row in state.identifiers.items() if row.new}
+    out: dict[Identifier, Identifier] = {}
+    if not new:
+        return out
+    for event in events:
+        if event.plain_identifiers is None:
+            continue
+        for match, plain in zip(event.identifiers or (), event.plain_identifiers, strict=True):
+            if match in new:
+                out[match] = plain
+    return out
+
+
+def _timeline_rest(event: InEvent, pii: PiiWriter | None = None) -> str:
     """The event's timeline row as COPY text after the profile id (which is final only once
-    the batch's merges are done)."""
+    the batch's merges are done); its PII values sealed when `pii` encrypts."""
     kind = event.type
     if kind == "track":
         name = event.event
@@ -286,13 +313,17 @@ def _timeline_rest(event: InEvent) -> str:
     elif kind == "group":
         name = event.group_id
     elif kind == "alias":
-        name = event.previous_id
+        name = pii.seal_text(event.previous_id) if pii is not None else event.previous_id
     else:
         name = None
     if kind in ("identify", "group"):
         payload = orjson.dumps(event.traits).decode()
     else:
         payload = event.properties_json
+    context = event.context_json
+    if pii is not None and pii.enabled:
+        payload = pii.seal_json(payload)
+        context = pii.seal_json(context)
     return copytext.row(
         (
             event.message_id,
@@ -302,7 +333,7 @@ def _timeline_rest(event: InEvent) -> str:
             copytext.timestamp(event.received_at),
             event.source_id,
             payload,
-            event.context_json,
+            context,
         )
     )
 

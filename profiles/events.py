@@ -37,7 +37,10 @@ class InEvent:
     context_json: str
     raw: bytes = b""
     identifiers: list[Identifier] | None = None
-    """The event's identifiers, once `BatchApplier.prepare` has extracted them."""
+    """The event's identifiers as matched and stored (`PiiCodec.match`), once
+    `BatchApplier.prepare` has extracted them."""
+    plain_identifiers: list[Identifier] | None = None
+    """The same identifiers in clear, in the same order (what a new identifier row seals)."""
     timeline: str | None = None
     """Its timeline row as COPY text after the profile id, once `BatchApplier.prepare` made it."""
 

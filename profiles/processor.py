@@ -22,6 +22,8 @@ from cdp.deadletter import DeadLetter, encode_dead_letter
 from cdp.errors import RetryableError
 from cdp.observability import LagStats
 from cdp.privacy import Suppressor
+from cdp.privacy.atrest import PiiCodec
+from cdp.privacy.keystate import pii_codec
 from cdp.profiles.apply import BatchApplier, BatchOutcome
 from cdp.profiles.decode import STAGE, EventDecoder
 from cdp.profiles.events import InEvent
@@ -36,6 +38,7 @@ from cdp.profiles.observability import (
 )
 from cdp.profiles.offsets import read_offsets
 from cdp.profiles.partitions import PartitionKeeper, month_of
+from cdp.profiles.pii import PiiWriter
 from cdp.schemas import Codec, codec_for
 from cdp.settings import Settings
 
@@ -66,12 +69,17 @@ RETRY_CAP_S = 5.0
 class Processor:
     """Consumes `settings.topics.raw` and folds it into the profile store."""
 
-    def __init__(self, settings: Settings, codec: Codec | None = None) -> None:
+    def __init__(
+        self, settings: Settings, codec: Codec | None = None, pii: PiiCodec | None = None
+    ) -> None:
+        """`pii` defaults to the codec of `settings` (`cdp.privacy.keystate.pii_codec`); the
+        caller checks the database's `pii_state` first (`run_processor` does)."""
         self._settings = settings
         self._topic = settings.topics.raw
         self._group = settings.processor_group
         self._codec = codec or codec_for(settings)
         self._decoder = EventDecoder(self._codec)
+        pii = pii or pii_codec(settings)
         self._applier = BatchApplier(
             settings.identity,
             self._codec,
@@ -79,7 +87,12 @@ class Processor:
             self._topic,
             settings.topics.profile_changes,
             IncrementalSegments(self._codec, settings.topics.membership),
-            Suppressor(settings.privacy.hash_key.get_secret_value().encode(), settings.identity),
+            Suppressor(
+                settings.privacy.hash_key.get_secret_value().encode(),
+                settings.identity,
+                prehashed=pii.enabled,
+            ),
+            PiiWriter(pii),
         )
         self._keeper = PartitionKeeper()
         self._conn = self._connect()

@@ -11,14 +11,16 @@ import time
 
 import psycopg
 
-from cdp.db import upgrade
+from cdp.db import create_engine, upgrade
 from cdp.kafka import ensure_topics, platform_topics, wait_for_broker
 from cdp.observability import serve_health
+from cdp.privacy.errors import PiiStateMismatch
+from cdp.privacy.keystate import check_pii_state
 from cdp.profiles.partitions import PartitionKeeper
 from cdp.profiles.processor import Processor
 from cdp.settings import Settings
 
-__all__ = ["housekeeping", "run_processor"]
+__all__ = ["check_pii_state_or_exit", "housekeeping", "run_processor"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,7 @@ def run_processor(settings: Settings) -> None:
     wait_for_broker(settings)
     ensure_topics(settings, platform_topics(settings))
     upgrade(settings)
+    check_pii_state_or_exit(settings)
     health = serve_health(settings, "processor")
     last_housekeeping = 0.0
 
@@ -79,6 +82,19 @@ def run_processor(settings: Settings) -> None:
     processor = Processor(settings)
     _tune_interpreter()
     processor.run(should_stop)
+
+
+def check_pii_state_or_exit(settings: Settings) -> None:
+    """`check_pii_state`: a mismatch is terminal (every lookup would miss), so it is logged
+    and raised for the command to exit non-zero with its message."""
+    engine = create_engine(settings, pool_size=1)
+    try:
+        check_pii_state(engine, settings)
+    except PiiStateMismatch as exc:
+        log.error("processor: terminal: %s", exc)
+        raise
+    finally:
+        engine.dispose()
 
 
 def _tune_interpreter() -> None:

@@ -36,6 +36,9 @@ class ProfileState:
     changed_traits: set[str] = field(default_factory=set)
     identifiers_added: bool = False
     consent_decided: bool = False
+    stored_traits: dict[str, Any] | None = None
+    """The traits as stored (PII values sealed, `cdp.profiles.pii`): as loaded when they held
+    sealed values, as written once the batch sealed them; None when stored in clear."""
 
 
 @dataclass(slots=True)
@@ -46,6 +49,8 @@ class IdentifierRow:
     first_seen: int
     last_seen: int
     dirty: bool = False
+    new: bool = False
+    """Made by this batch (so its row gets the sealed value of the identifier)."""
 
 
 @dataclass(frozen=True)
@@ -150,7 +155,7 @@ class BatchState:
         return profile
 
     def _attach(self, identifier: Identifier, profile: ProfileState, at: int) -> None:
-        self.identifiers[identifier] = IdentifierRow(profile.id, at, at, dirty=True)
+        self.identifiers[identifier] = IdentifierRow(profile.id, at, at, dirty=True, new=True)
         profile.identifiers.add(identifier)
         profile.identifiers_added = True
         profile.dirty = True

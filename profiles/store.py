@@ -20,6 +20,7 @@ from psycopg.types.json import Jsonb
 
 from cdp.identity import Identifier
 from cdp.profiles.copytext import timestamp
+from cdp.profiles.pii import PiiWriter
 from cdp.profiles.state import BatchState, IdentifierRow, ProfileState
 
 __all__ = [
@@ -141,22 +142,36 @@ def _owners(conn: Connection[Any], identifiers: Sequence[Identifier]) -> dict[Id
     return {Identifier(t, v): p for t, v, p in rows}
 
 
-def _lock_profiles(conn: Connection[Any], ids: set[int]) -> dict[int, ProfileState]:
+def _lock_profiles(
+    conn: Connection[Any], ids: set[int], pii: PiiWriter | None
+) -> dict[int, ProfileState]:
     rows = conn.execute(
         LOCK_PROFILES,
         (int_array(sorted(ids)),),
     ).fetchall()
     loads = orjson.loads
-    return {
-        r[0]: ProfileState(
-            r[0], loads(r[1]), loads(r[2]), loads(r[3]), r[4], r[6], merged_into=r[5]
+    if pii is None or not pii.enabled:
+        return {
+            r[0]: ProfileState(
+                r[0], loads(r[1]), loads(r[2]), loads(r[3]), r[4], r[6], merged_into=r[5]
+            )
+            for r in rows
+        }
+    out = {}
+    for r in rows:
+        traits, stored = pii.open_traits(r[1])
+        out[r[0]] = ProfileState(
+            r[0], traits, loads(r[2]), loads(r[3]), r[4], r[6], merged_into=r[5]
         )
-        for r in rows
-    }
+        out[r[0]].stored_traits = stored
+    return out
 
 
-def load_state(conn: Connection[Any], identifiers: Sequence[Identifier]) -> BatchState:
-    """Lock and load every profile holding one of `identifiers`, with all their identifiers."""
+def load_state(
+    conn: Connection[Any], identifiers: Sequence[Identifier], pii: PiiWriter | None = None
+) -> BatchState:
+    """Lock and load every profile holding one of `identifiers`, with all their identifiers;
+    PII traits opened by `pii`."""
     wanted = sorted(set(identifiers))
     locked: dict[int, ProfileState] = {}
     for _ in range(MAX_LOCK_ROUNDS):
@@ -164,11 +179,11 @@ def load_state(conn: Connection[Any], identifiers: Sequence[Identifier]) -> Batc
         missing = set(owners.values()) - set(locked)
         if not missing:
             break
-        fresh = _lock_profiles(conn, missing)
+        fresh = _lock_profiles(conn, missing, pii)
         locked.update(fresh)
         for profile in fresh.values():
             if profile.merged_into is not None and profile.merged_into not in locked:
-                locked.update(_lock_profiles(conn, {profile.merged_into}))
+                locked.update(_lock_profiles(conn, {profile.merged_into}, pii))
     else:
         raise RuntimeError("identity graph did not settle while locking")
     state = BatchState()
@@ -213,21 +228,36 @@ UPDATE_PROFILES = (
     "FROM jsonb_to_recordset(%s::jsonb) AS r(id bigint, traits jsonb, trait_times jsonb, "
     "computed jsonb, merge_count integer, merged_into bigint) WHERE p.id = r.id"
 )
+#: A row's sealed value (`e`, base64, and `k`, its key id) is given for new identifiers only
+#: and never replaced by the update: a stored row keeps its ciphertext.
 UPSERT_IDENTIFIERS = (
-    "INSERT INTO identifiers (id_type, id_value, profile_id, first_seen, last_seen) "
-    "SELECT r.t, r.v, r.p, r.f, r.l "
-    "FROM jsonb_to_recordset(%s::jsonb) AS r(t text, v text, p bigint, f timestamptz, l timestamptz) "
+    "INSERT INTO identifiers (id_type, id_value, profile_id, first_seen, last_seen, value_enc, "
+    "key_id) SELECT r.t, r.v, r.p, r.f, r.l, decode(r.e, 'base64'), r.k "
+    "FROM jsonb_to_recordset(%s::jsonb) AS r(t text, v text, p bigint, f timestamptz, l timestamptz, "
+    "e text, k text) "
     "ON CONFLICT (id_type, id_value) DO UPDATE SET profile_id = EXCLUDED.profile_id, "
     "first_seen = LEAST(identifiers.first_seen, EXCLUDED.first_seen), "
-    "last_seen = GREATEST(identifiers.last_seen, EXCLUDED.last_seen)"
+    "last_seen = GREATEST(identifiers.last_seen, EXCLUDED.last_seen), "
+    "value_enc = COALESCE(identifiers.value_enc, EXCLUDED.value_enc), "
+    "key_id = CASE WHEN identifiers.value_enc IS NULL THEN EXCLUDED.key_id "
+    "ELSE identifiers.key_id END"
 )
 
 
-def write_state(conn: Connection[Any], state: BatchState, real: dict[int, int]) -> None:
+def write_state(
+    conn: Connection[Any],
+    state: BatchState,
+    real: dict[int, int],
+    pii: PiiWriter | None = None,
+    plain_of: dict[Identifier, Identifier] | None = None,
+) -> None:
     """Write the profiles, identifiers and merges the batch changed; `real` maps temp ids.
 
     One statement per table, each taking its rows as one JSON document (see `json_param`).
+    With `pii` encrypting, traits are sealed and each new identifier row gets the sealed value
+    of its plain identifier (`plain_of`: match identifier → plain one).
     """
+    seal = pii if pii is not None and pii.enabled else None
 
     def rid(profile_id: int) -> int:
         final = state.final_id(profile_id)
@@ -236,11 +266,13 @@ def write_state(conn: Connection[Any], state: BatchState, real: dict[int, int]) 
     new_rows = []
     updates = []
     for p in state.profiles.values():
+        if seal is not None and (p.is_new or p.dirty):
+            p.stored_traits = seal.seal_traits(p.traits, p.stored_traits)
         if p.is_new:
             new_rows.append(
                 {
                     "id": real[p.id],
-                    "traits": p.traits,
+                    "traits": p.traits if p.stored_traits is None else p.stored_traits,
                     "trait_times": p.trait_times,
                     "computed": p.computed,
                     "merge_count": p.merge_count,
@@ -253,7 +285,7 @@ def write_state(conn: Connection[Any], state: BatchState, real: dict[int, int]) 
             updates.append(
                 {
                     "id": p.id,
-                    "traits": p.traits,
+                    "traits": p.traits if p.stored_traits is None else p.stored_traits,
                     "trait_times": p.trait_times,
                     "computed": p.computed,
                     "merge_count": p.merge_count,
@@ -265,20 +297,38 @@ def write_state(conn: Connection[Any], state: BatchState, real: dict[int, int]) 
             cur.execute(INSERT_PROFILES, (json_param(new_rows),))
         if updates:
             cur.execute(UPDATE_PROFILES, (json_param(updates),))
+        lookup = plain_of or {}
         idents = [
-            {
-                "t": i.type,
-                "v": i.value,
-                "p": rid(row.profile_id),
-                "f": timestamp(row.first_seen),
-                "l": timestamp(row.last_seen),
-            }
+            _identifier_row(i, row, rid(row.profile_id), seal, lookup)
             for i, row in state.identifiers.items()
             if row.dirty
         ]
         if idents:
             cur.execute(UPSERT_IDENTIFIERS, (json_param(idents),))
         _write_merges(cur, state, rid, real)
+
+
+def _identifier_row(
+    identifier: Identifier,
+    row: IdentifierRow,
+    profile_id: int,
+    pii: PiiWriter | None,
+    plain_of: dict[Identifier, Identifier],
+) -> dict[str, Any]:
+    """An identifier's row for `UPSERT_IDENTIFIERS`; a new one sealed when `pii` encrypts."""
+    out: dict[str, Any] = {
+        "t": identifier.type,
+        "v": identifier.value,
+        "p": profile_id,
+        "f": timestamp(row.first_seen),
+        "l": timestamp(row.last_seen),
+    }
+    if row.new and pii is not None:
+        plain = plain_of.get(identifier)
+        sealed = pii.seal_identifier(plain, identifier.value) if plain is not None else None
+        if sealed is not None:
+            out["e"], out["k"] = sealed
+    return out
 
 
 def _write_merges(cur: Any, state: BatchState, rid: Any, real: dict[int, int]) -> None:

@@ -10,6 +10,7 @@ from cdp.activation.segments.model import (
     parse_segments,
     reads,
 )
+from cdp.activation.segments.pii import check_pii_conditions
 from cdp.activation.segments.sql import live_members_query, membership_condition, next_boundary
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "Reads",
     "SegmentDefinition",
     "SegmentDefinitionError",
+    "check_pii_conditions",
     "live_members_query",
     "load_segments",
     "matches",

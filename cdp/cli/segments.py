@@ -35,6 +35,7 @@ def apply(
 ) -> None:
     """Create or update the segments in PATH; a changed definition gets a new version and is backfilled."""
     from cdp.activation.operations import apply_definitions
+    from cdp.activation.segments import SegmentDefinitionError
     from cdp.db import create_engine
 
     definitions = _load(path)
@@ -43,6 +44,8 @@ def apply(
     try:
         for applied in apply_definitions(settings, engine, definitions):
             typer.echo(f"{applied.slug}: {applied.action} (version {applied.version})")
+    except SegmentDefinitionError as exc:
+        raise fail(str(exc)) from None
     finally:
         engine.dispose()
 

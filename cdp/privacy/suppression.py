@@ -29,10 +29,13 @@ __all__ = ["Suppressor", "add_suppressions", "suppressed_events"]
 class Suppressor:
     """Drops the events of suppressed identifiers; one per processor."""
 
-    def __init__(self, key: bytes, rules: IdentityRules) -> None:
+    def __init__(self, key: bytes, rules: IdentityRules, *, prehashed: bool = False) -> None:
+        """`prehashed`: the events' extracted identifiers are already their keyed hashes under
+        `key` (the match values of PII at rest, `PiiCodec.match`), so they are not hashed again."""
         self._hash = Hasher(key)
         self._rules = rules
         self._hashes: set[str] = set()
+        self._prehashed = prehashed
 
     def refresh(self, conn: Connection[Any]) -> None:
         """Reload the hashes when their number changed. Suppressions are never removed and
@@ -42,12 +45,13 @@ class Suppressor:
             rows = conn.execute("SELECT id_hash FROM privacy_suppressions").fetchall()
             self._hashes = {r[0] for r in rows}
 
-    def matching(self, identifiers: list[Identifier]) -> str | None:
-        """The hash of the first suppressed identifier among `identifiers`, or None."""
+    def matching(self, identifiers: list[Identifier], *, hashed: bool = False) -> str | None:
+        """The hash of the first suppressed identifier among `identifiers` (their values
+        already hashed if `hashed`), or None."""
         if not self._hashes:
             return None
         for identifier in identifiers:
-            digest = self._hash(identifier)
+            digest = identifier.value if hashed else self._hash(identifier)
             if digest in self._hashes:
                 return digest
         return None
@@ -62,9 +66,11 @@ class Suppressor:
         dropped: Counter[str] = Counter()
         for event in events:
             ids = event.identifiers
+            hashed = self._prehashed
             if ids is None:
                 ids = extract_identifiers(event.as_identity_input(), self._rules)
-            digest = self.matching(ids)
+                hashed = False
+            digest = self.matching(ids, hashed=hashed)
             if digest is None:
                 kept.append(event)
             else:

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from cdp.db import create_engine
+from cdp.identity import Identifier
+from cdp.privacy.keystate import pii_codec
 from cdp.profiles.read import profile_merges
 from cdp.settings import Settings
 from tests.integration.profiles.conftest import EventSender, RunningProcessor, query
@@ -21,12 +23,17 @@ def at(minute: int) -> str:
     return f"2026-11-20T10:{minute:02d}:00+00:00"
 
 
+def stored(settings: Settings, id_type: str, value: str) -> str:
+    """The `id_value` an identifier is stored under (its match value)."""
+    return pii_codec(settings).match(Identifier(id_type, value)).value
+
+
 def profile_of(settings: Settings, id_type: str, value: str) -> int | None:
     rows = query(
         settings,
         "SELECT profile_id FROM identifiers WHERE id_type = %s AND id_value = %s",
         id_type,
-        value,
+        stored(settings, id_type, value),
     )
     return rows[0][0] if rows else None
 
@@ -47,7 +54,8 @@ def timeline(settings: Settings, profile_id: int | None) -> list[str]:
 
 
 def traits(settings: Settings, profile_id: int | None) -> dict[str, Any]:
-    return dict(query(settings, "SELECT traits FROM profiles WHERE id = %s", profile_id)[0][0])
+    stored_traits = query(settings, "SELECT traits FROM profiles WHERE id = %s", profile_id)[0][0]
+    return dict(pii_codec(settings).open_document(stored_traits))
 
 
 def test_anonymous_browsing_then_login_is_one_profile(
@@ -321,9 +329,11 @@ def test_junk_identifiers_are_ignored(
     )
     processed()
 
+    junk = [
+        stored(pipeline_settings, t, v) for t in ("user_id", "email") for v in ("null", "undefined")
+    ]
     assert query(
-        pipeline_settings,
-        "SELECT count(*) FROM identifiers WHERE id_value IN ('null', 'undefined')",
+        pipeline_settings, "SELECT count(*) FROM identifiers WHERE id_value = ANY(%s)", junk
     ) == [(0,)]
     assert profile_of(pipeline_settings, "anonymous_id", "dev-1") != profile_of(
         pipeline_settings, "anonymous_id", "dev-2"

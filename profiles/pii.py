@@ -1,0 +1,135 @@
+"""PII at rest on the processor's write path: match values, sealed identifier rows, profile
+traits opened when loaded and sealed when written, sealed timeline text.
+
+Everything here is a no-op pass-through when the codec is in clear mode (`PiiCodec.enabled`
+false), so the clear baseline pays nothing for it. The costs it keeps down when encrypting:
+
+- a stored PII trait that did not change is written back as the very sealed string it was
+  read as (no re-encryption, and the next load finds it in the open cache);
+- sealed strings opened lately are remembered (`OPEN_CACHE_SIZE`), so a profile loaded batch
+  after batch is decrypted once;
+- match values come from the codec's `Hasher`, which caches them.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import orjson
+
+from cdp.identity import Identifier
+from cdp.privacy.atrest import SEALED_PREFIX, PiiCodec, is_sealed
+
+__all__ = ["OPEN_CACHE_SIZE", "PiiWriter"]
+
+#: Sealed strings opened lately, with their values; cleared when full. A profile's sealed
+#: traits keep their text while unchanged, so the profiles of the last few batches (five PII
+#: traits each) fit several times over; about 20 MB when full.
+OPEN_CACHE_SIZE = 100_000
+
+
+class PiiWriter:
+    """The processor's side of `PiiCodec`; one per processor (its caches are not locked:
+    `match` may run in the prepare thread, everything else in the batch's thread)."""
+
+    def __init__(self, codec: PiiCodec) -> None:
+        self.codec = codec
+        self.enabled = codec.enabled
+        self._opened: dict[str, Any] = {}
+        self._pii_names: dict[str, bool] = {}
+
+    # identifiers
+
+    def match(self, plain: list[Identifier]) -> list[Identifier]:
+        """The match identifiers of `plain`, in order (the same list in clear mode)."""
+        if not self.enabled:
+            return plain
+        match = self.codec.match
+        return [match(i) for i in plain]
+
+    def seal_identifier(self, plain: Identifier, match_value: str) -> tuple[str, str] | None:
+        """The sealed value of a new identifier row as (base64, key id); None in clear mode."""
+        sealed = self.codec.seal_identifier(plain, match_value)
+        if sealed is None:
+            return None
+        blob, key_id = sealed
+        return _b64(blob), key_id
+
+    # timeline
+
+    def seal_json(self, json_text: str) -> str:
+        return self.codec.seal_json(json_text) if self.enabled else json_text
+
+    def seal_text(self, value: str | None) -> str | None:
+        """A PII value stored as a column of its own (an alias's previous id), sealed."""
+        if value is None or not self.enabled:
+            return value
+        return self.codec.seal_value(value)
+
+    # profile traits
+
+    def open_traits(self, text: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """Stored traits text as (clear traits, the stored document if it held sealed values)."""
+        stored: dict[str, Any] = orjson.loads(text)
+        if SEALED_PREFIX not in text:
+            return stored, None
+        return {k: self._open(v) for k, v in stored.items()}, stored
+
+    def seal_traits(self, traits: dict[str, Any], stored: dict[str, Any] | None) -> dict[str, Any]:
+        """`traits` as they are written: each PII value sealed, at any depth; a value equal
+        to the one it was loaded as keeps its stored sealed text."""
+        if not self.enabled:
+            return traits
+        out: dict[str, Any] = {}
+        for key, value in traits.items():
+            if value is None:
+                out[key] = value
+                continue
+            if stored is not None:
+                before = stored.get(key)
+                if is_sealed(before) and self._open(before) == value:
+                    out[key] = before
+                    continue
+            if self._is_pii(key):
+                if is_sealed(value):
+                    out[key] = value
+                else:
+                    sealed = out[key] = self.codec.seal_value(value)
+                    self._remember(sealed, value)
+            elif isinstance(value, (dict, list)):
+                out[key] = self.codec.seal_document(value)
+            else:
+                out[key] = value
+        return out
+
+    def _is_pii(self, key: str) -> bool:
+        known = self._pii_names.get(key)
+        if known is None:
+            if len(self._pii_names) >= OPEN_CACHE_SIZE:
+                self._pii_names.clear()
+            known = self._pii_names[key] = self.codec.is_pii_name(key)
+        return known
+
+    def _open(self, value: Any) -> Any:
+        if isinstance(value, str):
+            if not value.startswith(SEALED_PREFIX):
+                return value
+            try:
+                return self._opened[value]
+            except KeyError:
+                opened = self.codec.open_value(value)
+                self._remember(value, opened)
+                return opened
+        if isinstance(value, (dict, list)):
+            return self.codec.open_document(value)
+        return value
+
+    def _remember(self, sealed: str, value: Any) -> None:
+        if len(self._opened) >= OPEN_CACHE_SIZE:
+            self._opened.clear()
+        self._opened[sealed] = value
+
+
+def _b64(blob: bytes) -> str:
+    return base64.b64encode(blob).decode()
