@@ -23,7 +23,7 @@ SEALED_COLUMNS: Mapping[str, str] = {
     "profiles": "traits::text",
     "groups": "traits::text",
     "computed_trait_values": "concat_ws(' ', first_value::text, last_value::text, counts::text)",
-    "events": "properties::text || ' ' || context::text",
+    "events": "concat_ws(' ', name, properties::text, context::text)",
     "outbox": "encode(value, 'escape')",
 }
 _KEY_IN_TEXT = r"cdp:enc:v1:([A-Za-z0-9_.-]+):"

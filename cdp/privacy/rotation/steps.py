@@ -23,7 +23,7 @@ from typing import Any
 from psycopg import Connection, sql
 
 from cdp.identity import Identifier
-from cdp.privacy.atrest import SEALED_PREFIX, PiiCodec
+from cdp.privacy.atrest import SEALED_PREFIX, PiiCodec, is_sealed
 from cdp.privacy.crypto import KeyRing
 from cdp.privacy.rotation.observability import RESEALED
 from cdp.privacy.rotation.reseal import reseal_blob, reseal_record, reseal_text, sealed_pattern
@@ -261,37 +261,48 @@ def _events(convert: bool, conn: Connection[Any], work: Work, cursor: Cursor) ->
     if convert:
         matching, params, lock = sql.SQL("true"), [], sql.SQL("FOR UPDATE")
     else:
-        matching = sql.SQL("(properties::text LIKE ANY(%s) OR context::text LIKE ANY(%s))")
-        params, lock = [work.old_patterns] * 2, sql.SQL("FOR UPDATE SKIP LOCKED")
+        matching = sql.SQL(
+            "(properties::text LIKE ANY(%s) OR context::text LIKE ANY(%s) OR name LIKE ANY(%s))"
+        )
+        params, lock = [work.old_patterns] * 3, sql.SQL("FOR UPDATE SKIP LOCKED")
     rows = conn.execute(
         sql.SQL(
-            "SELECT ctid::text, properties::text, context::text FROM {} "
+            "SELECT ctid::text, type, name, properties::text, context::text FROM {} "
             "WHERE ctid >= %s::tid AND ctid < %s::tid AND {} {}"
         ).format(sql.Identifier(name), matching, lock),
         [*bounds, *params],
     ).fetchall()
     updates, moved = [], 0
-    for ctid, properties, context in rows:
-        if convert:
-            new_p, new_c = work.codec.seal_json(properties), work.codec.seal_json(context)
-            changed = (new_p is not properties) + (new_c is not context)
-        else:
-            (new_p, n_p), (new_c, n_c) = (
-                reseal_text(work.ring, properties),
-                reseal_text(work.ring, context),
-            )
-            changed = n_p + n_c
+    for ctid, kind, event_name, properties, context in rows:
+        texts, changed = _event_texts(work, convert, kind, event_name, properties, context)
         if changed:
-            updates.append((new_p, new_c, ctid))
+            updates.append((*texts, ctid))
             moved += changed
     with conn.cursor() as cur:
         cur.executemany(
             sql.SQL(
-                "UPDATE {} SET properties = %s::jsonb, context = %s::jsonb WHERE ctid = %s::tid"
+                "UPDATE {} SET name = %s, properties = %s::jsonb, context = %s::jsonb "
+                "WHERE ctid = %s::tid"
             ).format(sql.Identifier(name)),
             updates,
         )
     return {**cursor, "block": end}, _count("events", moved)
+
+
+def _event_texts(
+    work: Work, convert: bool, kind: str, name: str | None, properties: str, context: str
+) -> tuple[tuple[str | None, str, str], int]:
+    """A timeline row's name (an alias's previous id is PII), properties and context as they
+    are to be stored, and how many values that moved or sealed."""
+    if convert:
+        new_p, new_c = work.codec.seal_json(properties), work.codec.seal_json(context)
+        changed = (new_p is not properties) + (new_c is not context)
+        if kind == "alias" and name is not None and not is_sealed(name):
+            name, changed = work.codec.seal_value(name), changed + 1
+        return (name, new_p, new_c), changed
+    (new_p, n_p), (new_c, n_c) = reseal_text(work.ring, properties), reseal_text(work.ring, context)
+    new_name, n_n = (None, 0) if name is None else reseal_text(work.ring, name)
+    return (new_name, new_p, new_c), n_p + n_c + n_n
 
 
 # the outbox

@@ -92,6 +92,14 @@ def seed(settings: Settings, persons: int, events_per_person: int = 3) -> None:
                         (pid, f"m{n}-{e}", EVENT_MS[e % 2] + n, codec.seal_json(properties),
                          codec.seal_json(context)),
                     )  # fmt: skip
+                previous = f"anon-{n}"
+                cur.execute(
+                    "INSERT INTO events (profile_id, message_id, type, name, event_time, "
+                    "received_at, properties, context) VALUES (%s, %s, 'alias', %s, "
+                    "to_timestamp(%s / 1000.0), now(), '{}', '{}')",
+                    (pid, f"a{n}", codec.seal_value(previous) if encrypted else previous,
+                     EVENT_MS[0] + n),
+                )  # fmt: skip
                 if encrypted:
                     cur.execute(
                         "INSERT INTO computed_trait_values (profile_id, name, kind, n, last_value) "
@@ -134,8 +142,10 @@ def snapshot(settings: Settings) -> dict[str, Any]:
             for g, t in conn.execute("SELECT group_id, traits FROM groups").fetchall()
         }
         events = {
-            m: (codec.open_document(p), codec.open_document(c))
-            for m, p, c in conn.execute("SELECT message_id, properties, context FROM events")
+            m: (codec.open_document(name), codec.open_document(p), codec.open_document(c))
+            for m, name, p, c in conn.execute(
+                "SELECT message_id, name, properties, context FROM events"
+            )
         }
         computed = {
             pid: codec.open_document(v)

@@ -199,9 +199,16 @@ def test_converts_a_database_kept_in_clear(
             "SELECT (SELECT string_agg(id_value, ' ') FROM identifiers) || "
             "(SELECT string_agg(traits::text, ' ') FROM profiles) || "
             "(SELECT string_agg(traits::text, ' ') FROM groups) || "
-            "(SELECT string_agg(properties::text || context::text, ' ') FROM events)"
+            "(SELECT string_agg(concat_ws(' ', name, properties::text, context::text), ' ') "
+            "FROM events)"
         ).fetchone()[0]  # type: ignore[index]
-    for clear_text in ("person3@example.com", "+33612340003", "rue Cler", "u3 ", "Acme"):
+    for clear_text in ("person3@example.com", "+33612340003", "rue Cler", "u3 ", "Acme", "anon-3"):
         assert clear_text not in dump
+    with psycopg.connect(pipeline_settings.database_dsn()) as conn:
+        in_clear = conn.execute(
+            "SELECT count(*) FROM identifiers WHERE key_id IS NULL OR id_value = ANY(%s)",
+            ([value for _, value in before["identifiers"]],),
+        ).fetchone()
+    assert in_clear == (0,)
     assert "Lyon" not in dump, "nested values under a PII name are sealed too"
     assert all(set(by_key) == {NEW} for by_key in counts(encrypted).values())
