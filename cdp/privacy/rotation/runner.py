@@ -25,7 +25,7 @@ import psycopg
 from psycopg import Connection
 from psycopg.types.json import Jsonb
 
-from cdp.privacy.errors import PrivacyError
+from cdp.errors import CdpError
 from cdp.privacy.keystate import hash_check, pii_codec
 from cdp.privacy.rotation.census import census, not_under
 from cdp.privacy.rotation.errors import RotationFailed
@@ -48,6 +48,9 @@ log = logging.getLogger(__name__)
 #: only leaves rows that a processor batch held at that moment (well under a second), so a
 #: few passes suffice; more mean something keeps writing under the old key.
 MAX_PASSES = 8
+#: Database errors in a row (other than a lost connection, which the caller handles) after
+#: which a rotation fails: a deadlock or a partition dropped meanwhile passes on a retry.
+MAX_ERRORS = 5
 #: Pause before a further pass, so that the batches that held rows have committed.
 PASS_PAUSE_S = 0.5
 FINISH_CONVERSION = "finish_conversion"
@@ -66,6 +69,7 @@ class RotationRunner:
         self, settings: Settings, chunk_rows: int = CHUNK_ROWS, chunk_blocks: int = CHUNK_BLOCKS
     ) -> None:
         self._settings = settings
+        self._errors = 0
         self._active = settings.privacy.data_key_id
         self._work = (
             Work(pii_codec(settings), codec_for(settings), chunk_rows, chunk_blocks)
@@ -80,9 +84,17 @@ class RotationRunner:
         while True:
             try:
                 busy = self._chunk(conn)
-            except (psycopg.errors.DeadlockDetected, psycopg.errors.LockNotAvailable) as exc:
-                log.info("rotation: %s; trying again", exc)
+            except psycopg.OperationalError:
+                raise
+            except psycopg.Error as exc:
+                self._errors += 1
+                if self._errors >= MAX_ERRORS:
+                    self._errors = 0
+                    self._fail(conn, f"{MAX_ERRORS} chunks in a row failed, the last with: {exc}")
+                    return False
+                log.warning("rotation: %s; trying again", exc)
                 return True
+            self._errors = 0
             if not busy or time.monotonic() >= deadline:
                 return busy
 
@@ -133,7 +145,7 @@ class RotationRunner:
                 if progress["status"] == "done":
                     log.info("rotation %s to key %r done: %s", rotation_id, key_id, progress)
                 return True
-        except (RotationFailed, PrivacyError) as exc:
+        except CdpError as exc:
             self._fail(conn, str(exc))
             return False
 
