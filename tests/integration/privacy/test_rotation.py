@@ -6,6 +6,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy.engine import Engine
 
 from cdp.db import create_engine
@@ -44,6 +45,10 @@ def counts(settings: Settings) -> dict[str, dict[str, int]]:
         return census(conn)
 
 
+def resealed(table: str) -> float:
+    return REGISTRY.get_sample_value("cdp_pii_values_resealed_total", {"table": table}) or 0.0
+
+
 def run_to_end(settings: Settings, rotation_id: int, **chunks: int) -> str:
     with psycopg.connect(settings.database_dsn(), autocommit=True) as conn:
         return RotationRunner(settings, **chunks).run(conn, rotation_id)
@@ -64,7 +69,9 @@ def test_rotation_moves_every_value_and_the_old_key_can_be_dropped(
     rotated = with_keys(pipeline_settings, NEW)
     rotation = request_rotation(db_engine, rotated)
     assert snapshot(rotated) == before, "both keys configured: everything readable meanwhile"
+    counted = resealed("identifiers")
     assert run_to_end(rotated, rotation.id, chunk_rows=5, chunk_blocks=1) == "done"
+    assert resealed("identifiers") - counted == 2 * PERSONS
 
     after = counts(rotated)
     assert all(set(by_key) == {NEW} for by_key in after.values()), after
