@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 from typing import Any
 
 import psycopg
@@ -15,7 +20,9 @@ from cdp.privacy.keystate import check_pii_state
 from cdp.privacy.rotation import RotationRefused, RotationRunner, census, request_rotation
 from cdp.privacy.rotation import steps as rotation_steps
 from cdp.settings import Settings
+from tests.conftest import wait_for
 from tests.integration.privacy.rotation_data import (
+    KEYS,
     NEW,
     OLD,
     clear,
@@ -219,3 +226,65 @@ def test_converts_a_database_kept_in_clear(
     assert in_clear == (0,)
     assert "Lyon" not in dump, "nested values under a PII name are sealed too"
     assert all(set(by_key) == {NEW} for by_key in counts(encrypted).values())
+
+
+#: A runner in a process of its own, each chunk slowed down so that a kill lands mid-way.
+SLOW_RUNNER = """
+import sys, time
+import psycopg
+from cdp.privacy.rotation import RotationRunner, steps
+from cdp.settings import load_settings
+
+def slow(step):
+    def run(conn, work, cursor):
+        time.sleep(0.1)
+        return step(conn, work, cursor)
+    return run
+
+for name in list(steps.STEPS):
+    steps.STEPS[name] = slow(steps.STEPS[name])
+settings = load_settings()
+with psycopg.connect(settings.database_dsn(), autocommit=True) as conn:
+    RotationRunner(settings, chunk_rows=2, chunk_blocks=1).run(conn, int(sys.argv[1]))
+"""
+
+
+def test_resumes_after_the_runner_process_is_killed(
+    pipeline_settings: Settings,  # noqa: F811
+    db_engine: Engine,
+    tmp_path: Any,
+) -> None:
+    seed(with_keys(pipeline_settings, OLD, (OLD,)), PERSONS)
+    before = snapshot(with_keys(pipeline_settings, OLD, (OLD,)))
+    rotated = with_keys(pipeline_settings, NEW)
+    rotation = request_rotation(db_engine, rotated)
+    env = dict(os.environ)
+    env.update(
+        CDP_DATABASE_URL=rotated.database_dsn(),
+        CDP_HOME=str(tmp_path),
+        CDP_PRIVACY__DATA_KEYS=json.dumps({k: KEYS[k] for k in (OLD, NEW)}),
+        CDP_PRIVACY__DATA_KEY_ID=NEW,
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", SLOW_RUNNER, str(rotation.id)], env=env, stdin=subprocess.DEVNULL
+    )
+
+    def moved_profiles() -> int:
+        with psycopg.connect(rotated.database_dsn()) as conn:
+            row = conn.execute(
+                "SELECT progress FROM data_key_rotations WHERE id = %s", (rotation.id,)
+            ).fetchone()
+        return int(row[0].get("moved", {}).get("profiles", 0)) if row else 0
+
+    try:
+        wait_for(lambda: moved_profiles() >= 4, timeout=60, what="the runner to be mid-way")
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+    mid = counts(rotated)
+    assert mid["identifiers"] == {NEW: 2 * PERSONS}
+    assert any(OLD in by_key for by_key in mid.values()), "killed before the end"
+
+    assert run_to_end(rotated, rotation.id, chunk_rows=5, chunk_blocks=1) == "done"
+    assert all(set(by_key) == {NEW} for by_key in counts(rotated).values())
+    assert snapshot(with_keys(pipeline_settings, NEW, (NEW,))) == before
