@@ -81,7 +81,15 @@ def _refusal(conn: Connection, settings: Settings) -> tuple[str | None, str]:
     if encrypted is False:
         return None, "convert"
     active = settings.privacy.data_key_id
-    if not not_under(stored_counts(conn), active):
+    left = not_under(stored_counts(conn), active)
+    unknown = sorted(set(left) - set(settings.privacy.data_keys))
+    if unknown:
+        return (
+            f"stored values are under data key(s) {', '.join(unknown)}, which "
+            "CDP_PRIVACY__DATA_KEYS lacks: add them so that those values can be read and moved",
+            "rotate",
+        )
+    if not left:
         return (
             f"nothing to do: every stored value is under the active data key {active!r}",
             "rotate",

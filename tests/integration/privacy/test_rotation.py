@@ -109,6 +109,8 @@ def test_refusals(pipeline_settings: Settings, db_engine: Engine) -> None:  # no
     seed(old, 2)
     with pytest.raises(RotationRefused, match="nothing to do"):
         request_rotation(db_engine, with_keys(pipeline_settings, OLD))
+    with pytest.raises(RotationRefused, match=f"under data key\\(s\\) {OLD}, which"):
+        request_rotation(db_engine, with_keys(pipeline_settings, NEW, (NEW,)))
     with pytest.raises(RotationRefused, match="encryption is off"):
         request_rotation(db_engine, clear(old))
     first = request_rotation(db_engine, with_keys(pipeline_settings, NEW))
@@ -121,7 +123,7 @@ def test_refusals(pipeline_settings: Settings, db_engine: Engine) -> None:  # no
                 "SELECT outcome FROM audit_log WHERE action = 'keys.rotate_data_key' ORDER BY id"
             )
         ]
-    assert outcomes == ["refused", "refused", "queued", "refused"]
+    assert outcomes == ["refused", "refused", "refused", "queued", "refused"]
 
 
 def test_runner_with_another_active_key_fails_the_rotation(
