@@ -23,7 +23,10 @@ import psycopg
 from confluent_kafka import KafkaError, Message, Producer
 
 from cdp.activation.observability import count_published
+from cdp.activation.outbox_pii import OutboxOpener
 from cdp.errors import RetryableError
+from cdp.privacy.keystate import pii_codec
+from cdp.schemas import codec_for
 from cdp.settings import Settings
 
 __all__ = ["OUTBOX_CHANNEL", "OutboxRelay", "notify_outbox"]
@@ -44,6 +47,7 @@ class OutboxRelay:
         )
         self._conn = psycopg.connect(settings.database_dsn(), autocommit=True)
         self._listener = self._listen()
+        self._opener = OutboxOpener(settings, codec_for(settings), pii_codec(settings))
 
     def _listen(self) -> psycopg.Connection[Any]:
         conn = psycopg.connect(self._settings.database_dsn(), autocommit=True)
@@ -65,6 +69,7 @@ class OutboxRelay:
             ).fetchall()
             if not rows:
                 return 0
+            rows = self._opener.open_rows(self._conn, rows)
             failures: list[KafkaError] = []
 
             def delivered(err: KafkaError | None, _msg: Message) -> None:

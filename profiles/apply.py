@@ -118,7 +118,7 @@ class BatchApplier:
             return real.get(end, end)
 
         _copy_timeline(conn, timeline, final)
-        write_groups(conn, groups, final)
+        write_groups(conn, groups, final, self._pii)
         changes = self._write_changes(conn, state, final, real)
         traits_changed = self._computed_traits(conn, state, events, timeline, final)
         memberships = self._evaluate_segments(conn, state, events, final, traits_changed)
@@ -323,7 +323,7 @@ def _timeline_rest(event: InEvent, pii: PiiWriter | None = None) -> str:
     context = event.context_json
     if pii is not None and pii.enabled:
         payload = pii.seal_json(payload)
-        context = pii.seal_json(context)
+        context = pii.seal_context(context)
     return copytext.row(
         (
             event.message_id,

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from orjson import loads
 from psycopg import Connection
 
 from cdp.profiles.fold import fold_traits
+from cdp.profiles.pii import PiiWriter
 from cdp.profiles.store import dt, jsonb
 
 __all__ = ["GroupCalls", "write_groups"]
@@ -27,8 +29,11 @@ class GroupCalls:
         self.members[(group_id, profile_id)] = (min(first, at), max(last, at))
 
 
-def write_groups(conn: Connection[Any], calls: GroupCalls, final_id: Any) -> None:
-    """Upsert group traits (locked rows, folded by event time) and memberships."""
+def write_groups(
+    conn: Connection[Any], calls: GroupCalls, final_id: Any, pii: PiiWriter | None = None
+) -> None:
+    """Upsert group traits (locked rows, folded by event time; PII-named ones sealed by `pii`)
+    and memberships."""
     names = sorted(calls.traits)
     with conn.cursor() as cur:
         if names:
@@ -37,13 +42,17 @@ def write_groups(conn: Connection[Any], calls: GroupCalls, final_id: Any) -> Non
                 (names,),
             )
             rows = cur.execute(
-                "SELECT group_id, traits, trait_times FROM groups WHERE group_id = ANY(%s) ORDER BY group_id FOR UPDATE",
+                "SELECT group_id, traits::text, trait_times FROM groups WHERE group_id = ANY(%s) ORDER BY group_id FOR UPDATE",
                 (names,),
             ).fetchall()
+            sealing = pii is not None and pii.enabled
             updates = []
-            for group_id, traits, times in rows:
+            for group_id, text, times in rows:
+                traits, stored = pii.open_traits(text) if pii is not None else (loads(text), None)
                 for at, incoming in calls.traits[group_id]:
                     fold_traits(traits, times, incoming, at)
+                if sealing and pii is not None:
+                    traits = pii.seal_traits(traits, stored)
                 updates.append((jsonb(traits), jsonb(times), group_id))
             cur.executemany(
                 "UPDATE groups SET traits = %s, trait_times = %s, updated_at = now() WHERE group_id = %s",

@@ -23,6 +23,18 @@ from cdp.privacy.atrest import SEALED_PREFIX, PiiCodec, is_sealed
 
 __all__ = ["OPEN_CACHE_SIZE", "PiiWriter"]
 
+#: Match identifiers of identifiers seen lately, as the codec's `Hasher` keeps their hashes
+#: (a hit here is one dict lookup, a tenth of going through the codec); about 10 MB when full.
+MATCH_CACHE_SIZE = 50_000
+
+#: Objects of the Segment spec's event `context` whose ``name`` names software or a campaign,
+#: never a person (``context.library.name`` is "analytics.js" on every event). Left in clear, so
+#: a context holding nothing else PII-named is stored as it came: most contexts need no sealing.
+SOFTWARE_NAMED = frozenset({"app", "campaign", "library", "os"})
+#: Context texts found to hold nothing to seal, remembered (an SDK sends the same context with
+#: every event of a device). Only texts without PII are cached: a sealed text is never reused.
+CLEAR_CONTEXT_CACHE_SIZE = 20_000
+
 #: Sealed strings opened lately, with their values; cleared when full. A profile's sealed
 #: traits keep their text while unchanged, so the profiles of the last few batches (five PII
 #: traits each) fit several times over; about 20 MB when full.
@@ -38,6 +50,8 @@ class PiiWriter:
         self.enabled = codec.enabled
         self._opened: dict[str, Any] = {}
         self._pii_names: dict[str, bool] = {}
+        self._clear_contexts: set[str] = set()
+        self._matches: dict[Identifier, Identifier] = {}
 
     # identifiers
 
@@ -45,8 +59,14 @@ class PiiWriter:
         """The match identifiers of `plain`, in order (the same list in clear mode)."""
         if not self.enabled:
             return plain
-        match = self.codec.match
-        return [match(i) for i in plain]
+        known = self._matches.get
+        return [known(i) or self._match(i) for i in plain]
+
+    def _match(self, plain: Identifier) -> Identifier:
+        if len(self._matches) >= MATCH_CACHE_SIZE:
+            self._matches.clear()
+        found = self._matches[plain] = self.codec.match(plain)
+        return found
 
     def seal_identifier(self, plain: Identifier, match_value: str) -> tuple[str, str] | None:
         """The sealed value of a new identifier row as (base64, key id); None in clear mode."""
@@ -60,6 +80,30 @@ class PiiWriter:
 
     def seal_json(self, json_text: str) -> str:
         return self.codec.seal_json(json_text) if self.enabled else json_text
+
+    def seal_context(self, json_text: str) -> str:
+        """An event's context text with its PII values sealed (see `SOFTWARE_NAMED`); the
+        same text when there are none."""
+        if not self.enabled or not self.codec.might_hold_pii(json_text):
+            return json_text
+        if json_text in self._clear_contexts:
+            return json_text
+        context = orjson.loads(json_text)
+        if not isinstance(context, dict):
+            return self.codec.seal_json(json_text)
+        sealed = {k: self._seal_context_item(k, v) for k, v in context.items()}
+        if sealed == context:
+            if len(self._clear_contexts) >= CLEAR_CONTEXT_CACHE_SIZE:
+                self._clear_contexts.clear()
+            self._clear_contexts.add(json_text)
+            return json_text
+        return orjson.dumps(sealed).decode()
+
+    def _seal_context_item(self, key: str, value: Any) -> Any:
+        seal = self.codec.seal_document
+        if key in SOFTWARE_NAMED and isinstance(value, dict):
+            return {k: v if k == "name" else seal({k: v})[k] for k, v in value.items()}
+        return seal({key: value})[key]
 
     def seal_text(self, value: str | None) -> str | None:
         """A PII value stored as a column of its own (an alias's previous id), sealed."""

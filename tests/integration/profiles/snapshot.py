@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cdp.privacy.keystate import pii_codec
 from cdp.settings import Settings
 from tests.integration.profiles.conftest import query
 
@@ -23,6 +24,7 @@ def differences(
 
 def snapshot(settings: Settings) -> dict[frozenset[str], dict[str, Any]]:
     """Each live profile keyed by the set of its identifiers, with its traits, counts and timeline size."""
+    codec = pii_codec(settings)  # sealed values differ by their nonce: compare them opened
     idents: dict[int, set[str]] = {}
     for t, v, p in query(settings, "SELECT id_type, id_value, profile_id FROM identifiers"):
         idents.setdefault(p, set()).add(f"{t}:{v}")
@@ -44,7 +46,7 @@ def snapshot(settings: Settings) -> dict[frozenset[str], dict[str, Any]]:
             )
         }
         out[frozenset(idents.get(pid, set()))] = {
-            "traits": traits,
+            "traits": codec.open_document(traits),
             "computed": counted,
             "timeline": timeline.get(pid, 0),
         }
