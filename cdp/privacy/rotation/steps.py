@@ -16,7 +16,7 @@ Converting a database kept in clear takes every row in key order with a plain ``
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -27,6 +27,7 @@ from cdp.privacy.atrest import SEALED_PREFIX, PiiCodec, is_sealed
 from cdp.privacy.crypto import KeyRing
 from cdp.privacy.rotation.observability import RESEALED
 from cdp.privacy.rotation.reseal import reseal_blob, reseal_record, reseal_text, sealed_pattern
+from cdp.profiles.pii import PiiWriter
 from cdp.schemas import Codec
 
 __all__ = [
@@ -61,6 +62,12 @@ class Work:
     avro: Codec
     chunk_rows: int = CHUNK_ROWS
     chunk_blocks: int = CHUNK_BLOCKS
+    writer: PiiWriter = field(init=False)
+    """The processor's sealing of an event's context (software names left in clear), so a
+    converted timeline reads exactly as one the processor wrote."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "writer", PiiWriter(self.codec))
 
     @property
     def ring(self) -> KeyRing:
@@ -295,7 +302,7 @@ def _event_texts(
     """A timeline row's name (an alias's previous id is PII), properties and context as they
     are to be stored, and how many values that moved or sealed."""
     if convert:
-        new_p, new_c = work.codec.seal_json(properties), work.codec.seal_json(context)
+        new_p, new_c = work.codec.seal_json(properties), work.writer.seal_context(context)
         changed = (new_p is not properties) + (new_c is not context)
         if kind == "alias" and name is not None and not is_sealed(name):
             name, changed = work.codec.seal_value(name), changed + 1

@@ -83,7 +83,10 @@ def seed(settings: Settings, persons: int, events_per_person: int = 3) -> None:
                 for e in range(events_per_person):
                     properties = orjson.dumps({"email": traits["email"], "n": e}).decode()
                     context = orjson.dumps(
-                        {"traits": {"phone": traits["contact"]["phone"]}}
+                        {
+                            "traits": {"phone": traits["contact"]["phone"]},
+                            "library": {"name": "analytics.js", "version": "4.1"},
+                        }
                     ).decode()
                     cur.execute(
                         "INSERT INTO events (profile_id, message_id, type, name, event_time, "
