@@ -1,4 +1,5 @@
-"""A rotation while the real processor keeps writing to the same profiles."""
+"""A rotation while the real processor keeps writing to the same profiles; afterwards the
+relay publishes every pending change with the old key dropped."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 import psycopg
 import pytest
 
+from cdp.activation import OutboxRelay
 from cdp.db import create_engine
 from cdp.privacy.rotation import RotationRunner, census, request_rotation
 from cdp.settings import Settings
@@ -23,6 +26,7 @@ from tests.integration.profiles.conftest import (  # noqa: F401 - fixtures
     template_database,
 )
 from tests.integration.profiles.test_identity_scenarios import at, profile_of, traits
+from tests.kafka_helpers import read_all
 
 pytestmark = pytest.mark.integration
 
@@ -112,6 +116,7 @@ def test_rotation_while_the_processor_writes(
     assert all(set(by_key) == {NEW} for by_key in after.values()), after
     assert progress is not None
     assert progress[0]["moved"]["profiles"] > 0, "the rotation itself moved values"
+    assert progress[0]["moved"]["outbox"] >= PERSONS, "round 0's changes, still in the outbox"
 
     new_only = with_keys(pipeline_settings, NEW, (NEW,))
     for n in range(PERSONS):
@@ -123,6 +128,15 @@ def test_rotation_while_the_processor_writes(
             "address": {"city": f"c{ROUNDS}"},
             "name": f"Person {n}",
         }
+    relay = OutboxRelay(new_only)
+    while relay.relay_once():
+        pass
+    changes = [c.value for c in read_all(new_only, new_only.topics.profile_changes)]
+    assert len(changes) > PERSONS, "the created changes and later updates"
+    assert not [c for c in changes if "cdp:enc:" in c["traits"]]
+    assert {orjson.loads(c["traits"]).get("email") for c in changes} == {
+        f"p{n}@example.com" for n in range(PERSONS)
+    }
     everything = snapshot(new_only)
     assert len(everything["events"]) == PERSONS * (ROUNDS + 1) * 2
     assert {(t, v) for t, v in everything["identifiers"]} >= {
