@@ -1,4 +1,5 @@
-"""`cdp keys`: create, list and revoke API keys; the list shows the collector's write keys too."""
+"""`cdp keys`: create, list and revoke API keys (the list shows the collector's write keys too);
+rotate the data key PII is encrypted under and follow the rotation."""
 
 from __future__ import annotations
 

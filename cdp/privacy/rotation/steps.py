@@ -163,7 +163,7 @@ def convert_identifiers(conn: Connection[Any], work: Work, cursor: Cursor) -> tu
 
 
 def _next(rows: list[tuple[Any, ...]], width: int) -> Cursor:
-    """The cursor after `rows` (None once a chunk came back short: the table is done)."""
+    """The cursor after `rows` (None when there were none: the table is done)."""
     return {"after": list(rows[-1][:width])} if rows else None
 
 
@@ -182,7 +182,7 @@ def _keyed(
     else:
         matching = sql.SQL("({})").format(
             sql.SQL(" OR ").join(
-                sql.SQL("{}::text LIKE ANY(%s)").format(sql.Identifier(c)) for c in columns
+                sql.SQL("{}::text LIKE ANY(%s::text[])").format(sql.Identifier(c)) for c in columns
             )
         )
         params += [work.old_patterns] * len(columns)
@@ -269,7 +269,8 @@ def _events(convert: bool, conn: Connection[Any], work: Work, cursor: Cursor) ->
         matching, params, lock = sql.SQL("true"), [], sql.SQL("FOR UPDATE")
     else:
         matching = sql.SQL(
-            "(properties::text LIKE ANY(%s) OR context::text LIKE ANY(%s) OR name LIKE ANY(%s))"
+            "(properties::text LIKE ANY(%s::text[]) OR context::text LIKE ANY(%s::text[]) "
+            "OR name LIKE ANY(%s::text[]))"
         )
         params, lock = [work.old_patterns] * 3, sql.SQL("FOR UPDATE SKIP LOCKED")
     rows = conn.execute(

@@ -203,7 +203,7 @@ def test_converts_a_database_kept_in_clear(
     assert "person3@example.com" in dump
     assert "+33612340003" in dump
 
-    encrypted = with_keys(pipeline_settings, NEW)
+    encrypted = with_keys(pipeline_settings, NEW, (NEW,))
     rotation = request_rotation(db_engine, encrypted)
     assert rotation.progress["mode"] == "convert"
     assert run_to_end(encrypted, rotation.id, chunk_rows=5, chunk_blocks=1) == "done"
