@@ -111,7 +111,7 @@ class BatchApplier:
         timeline, groups = self._fold(state, events, idents)
         real = allocate_ids(conn, state)
         sealing = self._pii is not None and self._pii.enabled
-        write_state(conn, state, real, self._pii, _plain_of(state, events) if sealing else None)
+        write_state(conn, state, real, self._pii, _plain_of(events) if sealing else None)
 
         def final(profile_id: int) -> int:
             end = state.final_id(profile_id)
@@ -286,19 +286,14 @@ def _fold_event(profile: ProfileState, event: InEvent) -> None:
     profile.dirty = True
 
 
-def _plain_of(state: BatchState, events: list[InEvent]) -> dict[Identifier, Identifier]:
-    """Match identifier → plain identifier, for the identifiers the batch made (whose rows
-    get the sealed plain value)."""
-    new = {i for i, row in state.identifiers.items() if row.new}
+def _plain_of(events: list[InEvent]) -> dict[Identifier, Identifier]:
+    """Match identifier → plain identifier, for every identifier of `events` (new identifier
+    rows get the sealed plain value)."""
     out: dict[Identifier, Identifier] = {}
-    if not new:
-        return out
+    update = out.update
     for event in events:
-        if event.plain_identifiers is None:
-            continue
-        for match, plain in zip(event.identifiers or (), event.plain_identifiers, strict=True):
-            if match in new:
-                out[match] = plain
+        if event.identifiers is not None and event.plain_identifiers is not None:
+            update(zip(event.identifiers, event.plain_identifiers, strict=True))
     return out
 
 
@@ -316,14 +311,17 @@ def _timeline_rest(event: InEvent, pii: PiiWriter | None = None) -> str:
         name = pii.seal_text(event.previous_id) if pii is not None else event.previous_id
     else:
         name = None
-    if kind in ("identify", "group"):
+    context = event.context_json
+    if pii is not None and pii.enabled:
+        if kind in ("identify", "group"):
+            payload = pii.seal_traits_json(event.traits)
+        else:
+            payload = pii.seal_json(event.properties_json)
+        context = pii.seal_context(context)
+    elif kind in ("identify", "group"):
         payload = orjson.dumps(event.traits).decode()
     else:
         payload = event.properties_json
-    context = event.context_json
-    if pii is not None and pii.enabled:
-        payload = pii.seal_json(payload)
-        context = pii.seal_context(context)
     return copytext.row(
         (
             event.message_id,

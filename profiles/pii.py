@@ -79,14 +79,40 @@ class PiiWriter:
     # timeline
 
     def seal_json(self, json_text: str) -> str:
-        return self.codec.seal_json(json_text) if self.enabled else json_text
+        """A JSON document's text with its PII values sealed; the same text when it has none."""
+        if not self.enabled or not self.codec.might_hold_pii(json_text):
+            return json_text
+        return orjson.dumps(self.seal_document(orjson.loads(json_text))).decode()
+
+    def seal_traits_json(self, traits: dict[str, Any]) -> str:
+        """`traits` (an identify or group call's) as the timeline's JSON text, PII sealed."""
+        text = orjson.dumps(traits).decode()
+        if not self.enabled or not self.codec.might_hold_pii(text):
+            return text
+        return orjson.dumps(self.seal_document(traits)).decode()
+
+    def seal_document(self, value: Any) -> Any:
+        """`PiiCodec.seal_document`, with the PII test of each key name remembered."""
+        if isinstance(value, dict):
+            out: dict[str, Any] = {}
+            for k, v in value.items():
+                if self._is_pii(k):
+                    out[k] = v if v is None or is_sealed(v) else self.codec.seal_value(v)
+                elif isinstance(v, (dict, list)):
+                    out[k] = self.seal_document(v)
+                else:
+                    out[k] = v
+            return out
+        if isinstance(value, list):
+            return [self.seal_document(v) for v in value]
+        return value
 
     def seal_context(self, json_text: str) -> str:
         """An event's context text with its PII values sealed (see `SOFTWARE_NAMED`); the
         same text when there are none."""
-        if not self.enabled or not self.codec.might_hold_pii(json_text):
+        if not self.enabled or json_text in self._clear_contexts:
             return json_text
-        if json_text in self._clear_contexts:
+        if not self.codec.might_hold_pii(json_text):
             return json_text
         context = orjson.loads(json_text)
         if not isinstance(context, dict):
@@ -100,7 +126,7 @@ class PiiWriter:
         return orjson.dumps(sealed).decode()
 
     def _seal_context_item(self, key: str, value: Any) -> Any:
-        seal = self.codec.seal_document
+        seal = self.seal_document
         if key in SOFTWARE_NAMED and isinstance(value, dict):
             return {k: v if k == "name" else seal({k: v})[k] for k, v in value.items()}
         return seal({key: value})[key]
@@ -142,17 +168,17 @@ class PiiWriter:
                     sealed = out[key] = self.codec.seal_value(value)
                     self._remember(sealed, value)
             elif isinstance(value, (dict, list)):
-                out[key] = self.codec.seal_document(value)
+                out[key] = self.seal_document(value)
             else:
                 out[key] = value
         return out
 
-    def _is_pii(self, key: str) -> bool:
+    def _is_pii(self, key: Any) -> bool:
         known = self._pii_names.get(key)
         if known is None:
             if len(self._pii_names) >= OPEN_CACHE_SIZE:
                 self._pii_names.clear()
-            known = self._pii_names[key] = self.codec.is_pii_name(key)
+            known = self._pii_names[key] = self.codec.is_pii_name(str(key))
         return known
 
     def _open(self, value: Any) -> Any:

@@ -9,6 +9,7 @@ for far more than 2**32 values per key, which a rotation resets anyway.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
 
 from cryptography.exceptions import InvalidTag
@@ -20,6 +21,22 @@ __all__ = ["NONCE_BYTES", "KeyRing"]
 
 #: GCM's standard nonce length: other lengths are hashed into one, slower and no safer.
 NONCE_BYTES = 12
+#: Nonces drawn from the OS in one call. On the sandboxed machine `cdp bench pipeline` ran on,
+#: `os.urandom` per value took 2.2 s of the processor's time for 26,000 sealed values (about
+#: 85 µs a call, more than all the rest of sealing); a slice of one draw costs nothing.
+#: 4,096 nonces are 48 KB.
+NONCE_BATCH = 4096
+
+#: Bumped in a forked child, whose copy of a ring's drawn nonces its parent uses too.
+_fork_generation = 0
+
+
+def _after_fork() -> None:
+    global _fork_generation
+    _fork_generation += 1
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 class KeyRing:
@@ -31,6 +48,10 @@ class KeyRing:
         self._ciphers = {key_id: AESGCM(key) for key_id, key in keys.items()}
         self.active = active
         self._active = self._ciphers[active]
+        self._lock = threading.Lock()
+        self._nonces = b""
+        self._next = 0
+        self._generation = -1
 
     @property
     def key_ids(self) -> frozenset[str]:
@@ -38,8 +59,20 @@ class KeyRing:
 
     def encrypt(self, plaintext: bytes, aad: bytes) -> bytes:
         """`plaintext` under the active key, bound to `aad` (which decrypting must repeat)."""
-        nonce = os.urandom(NONCE_BYTES)
+        nonce = self._nonce()
         return nonce + self._active.encrypt(nonce, plaintext, aad)
+
+    def _nonce(self) -> bytes:
+        """A fresh random nonce: the next unused slice of one `os.urandom` draw (each slice is
+        used once, by one thread, in one process)."""
+        with self._lock:
+            start = self._next
+            if start >= len(self._nonces) or self._generation != _fork_generation:
+                self._nonces = os.urandom(NONCE_BYTES * NONCE_BATCH)
+                self._generation = _fork_generation
+                start = 0
+            self._next = start + NONCE_BYTES
+            return self._nonces[start : start + NONCE_BYTES]
 
     def decrypt(self, key_id: str, blob: bytes, aad: bytes) -> bytes:
         """The plaintext of `blob`, encrypted under `key_id` with `aad`.

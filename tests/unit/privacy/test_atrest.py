@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from cdp.identity import Identifier
 from cdp.privacy.atrest import SEALED_PREFIX, PiiCodec, is_sealed, sealed_key_id
-from cdp.privacy.crypto import NONCE_BYTES, KeyRing
+from cdp.privacy.crypto import NONCE_BATCH, NONCE_BYTES, KeyRing
 from cdp.privacy.errors import DecryptionFailed, UnknownDataKey
 from cdp.privacy.hashing import subject_hash
 from cdp.privacy.keystate import pii_codec
@@ -54,6 +54,22 @@ def test_ring_round_trip_and_fresh_nonces() -> None:
     assert one != two
     assert len(one) == NONCE_BYTES + len(b"jane@example.com") + 16
     assert ring.decrypt("a", one, b"aad") == b"jane@example.com"
+
+
+def test_ring_nonces_are_unique_across_draws_and_forks() -> None:
+    ring = KeyRing({"a": KEY_A}, "a")
+    nonces = {ring.encrypt(b"x", b"")[:NONCE_BYTES] for _ in range(NONCE_BATCH * 2 + 3)}
+    assert len(nonces) == NONCE_BATCH * 2 + 3
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child's next nonce must not be the parent's next one
+        os.write(write, ring.encrypt(b"x", b"")[:NONCE_BYTES])
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, NONCE_BYTES)
+    os.close(read)
+    os.close(write)
+    assert child != ring.encrypt(b"x", b"")[:NONCE_BYTES]
 
 
 def test_ring_detects_tampering_wrong_aad_and_wrong_key() -> None:
