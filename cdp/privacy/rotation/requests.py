@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from cdp.audit import record, record_now
 from cdp.db.tables import data_key_rotations, pii_state
-from cdp.privacy.rotation.census import census, not_under
+from cdp.privacy.rotation.census import CLEAR, census, not_under
 from cdp.privacy.rotation.errors import RotationRefused
 from cdp.settings import Settings
 
@@ -82,6 +82,12 @@ def _refusal(conn: Connection, settings: Settings) -> tuple[str | None, str]:
         return None, "convert"
     active = settings.privacy.data_key_id
     left = not_under(stored_counts(conn), active)
+    if CLEAR in left:
+        return (
+            f"{left[CLEAR]} identifiers are stored in clear although pii_state says the "
+            "database is encrypted: was a processor run with CDP_PRIVACY__ENCRYPT_PII=false?",
+            "rotate",
+        )
     unknown = sorted(set(left) - set(settings.privacy.data_keys))
     if unknown:
         return (

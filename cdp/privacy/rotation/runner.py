@@ -27,7 +27,7 @@ from psycopg.types.json import Jsonb
 
 from cdp.errors import CdpError
 from cdp.privacy.keystate import hash_check, pii_codec
-from cdp.privacy.rotation.census import census, not_under
+from cdp.privacy.rotation.census import CLEAR, census, not_under
 from cdp.privacy.rotation.errors import RotationFailed
 from cdp.privacy.rotation.steps import (
     CHUNK_BLOCKS,
@@ -213,6 +213,11 @@ class RotationRunner:
             progress["status"] = "done"
             return progress
         assert self._work is not None
+        if CLEAR in left:
+            raise RotationFailed(
+                f"{left[CLEAR]} identifiers are stored in clear in a database marked encrypted "
+                "(pii_state): was a processor run with CDP_PRIVACY__ENCRYPT_PII=false?"
+            )
         unknown = sorted(set(left) - self._work.ring.key_ids)
         if unknown:
             raise RotationFailed(

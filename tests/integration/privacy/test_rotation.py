@@ -291,3 +291,17 @@ def test_resumes_after_the_runner_process_is_killed(
     assert run_to_end(rotated, rotation.id, chunk_rows=5, chunk_blocks=1) == "done"
     assert all(set(by_key) == {NEW} for by_key in counts(rotated).values())
     assert snapshot(with_keys(pipeline_settings, NEW, (NEW,))) == before
+
+
+def test_clear_identifiers_in_an_encrypted_database_are_refused(
+    pipeline_settings: Settings,  # noqa: F811
+    db_engine: Engine,
+) -> None:
+    seed(with_keys(pipeline_settings, OLD, (OLD,)), 2)
+    with psycopg.connect(pipeline_settings.database_dsn()) as conn:
+        conn.execute(
+            "INSERT INTO identifiers (id_type, id_value, profile_id, first_seen, last_seen) "
+            "SELECT 'email', 'stray@example.com', min(id), now(), now() FROM profiles"
+        )
+    with pytest.raises(RotationRefused, match="1 identifiers are stored in clear"):
+        request_rotation(db_engine, with_keys(pipeline_settings, NEW))
