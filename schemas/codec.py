@@ -54,6 +54,10 @@ class Codec:
         """Decode `data` with the schema its header names, whatever the subject."""
         return _read(data, self._catalog.by_id(self.schema_id(data)), None)
 
+    def schema(self, schema_id: int) -> Any:
+        """The parsed schema registered under `schema_id` (to write a record back unchanged)."""
+        return self._catalog.by_id(schema_id)
+
     def schema_id(self, data: bytes) -> int:
         """The schema id in the header of `data`."""
         if len(data) < HEADER.size or data[0] != MAGIC:

@@ -113,6 +113,8 @@ class PipelineOptions:
     """Run the throughput again with metrics served (`CDP_METRICS_PORT`) and scraped every
     second, to measure what observability costs."""
     """Synthetic computed traits defined for that second run."""
+    compare_encryption: bool = False
+    """Run the throughput again with PII encryption off, against the first run's (on)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +191,11 @@ def _run(
         announce("again with metrics served and scraped every second ...")
         observed = measure_observed(options, settings, records, home, run_id, watched, external)
         announce(f"{observed.events_per_s:,.0f} events/s with them")
+    in_clear = None
+    if options.compare_encryption:
+        announce("again with PII encryption off ...")
+        in_clear = measure_in_clear(options, settings, records, home, run_id, watched, external)
+        announce(f"{in_clear.events_per_s:,.0f} events/s in clear")
     announce("timing the COPY + upsert ceiling ...")
     ceiling = measure_ceiling(settings, workload, settings.processor_batch_max)
     latency = None
@@ -222,6 +229,8 @@ def _run(
             "segments": options.segments,
             "computed_traits": options.computed_traits,
             "metrics": options.metrics,
+            "compare_encryption": options.compare_encryption,
+            "encrypt_pii": settings.privacy.encrypt_pii,
         },
         workload={
             "events": len(records),
@@ -236,6 +245,7 @@ def _run(
         latency=latency,
         defined=defined,
         observed=observed,
+        in_clear=in_clear,
         services={
             "kafka": "embedded tansu" if services.broker is not None else "external",
             "postgres": "embedded" if services.postgres is not None else "external",
@@ -283,6 +293,34 @@ def measure_observed(
             produce_s = produce_all(phased, records)
             return measure_throughput(
                 phased, len(records), produce_s, home / "logs" / "metrics", watched,
+                options.processors,
+            )  # fmt: skip
+
+
+def measure_in_clear(
+    options: PipelineOptions,
+    settings: Settings,
+    records: list[_Record],
+    home: Path,
+    run_id: str,
+    watched: Callable[[], dict[str, psutil.Process]],
+    external: bool,
+) -> ThroughputResult:
+    """The throughput run again with PII encryption off (`CDP_PRIVACY__ENCRYPT_PII=false` for
+    the processors), on a database of its own: `pii_state` records a database's mode on first
+    use, and the processor refuses to write in clear where it was recorded encrypted."""
+    if not settings.privacy.encrypt_pii:
+        raise BenchError(
+            "--compare-encryption compares with the first run encrypted: unset "
+            "CDP_PRIVACY__ENCRYPT_PII=false"
+        )
+    privacy = settings.privacy.model_copy(update={"encrypt_pii": False})
+    with _bench_database(settings, f"cdp_bench_{run_id}_clear") as fresh:
+        in_clear = fresh.model_copy(update={"privacy": privacy})
+        with _phase(in_clear, run_id, "clear", external) as phased:
+            produce_s = produce_all(phased, records)
+            return measure_throughput(
+                phased, len(records), produce_s, home / "logs" / "clear", watched,
                 options.processors,
             )  # fmt: skip
 

@@ -12,6 +12,7 @@ from cdp.bench.output import render_rows, rounded, verdict, write_json
 from cdp.bench.quality import PairCounts
 
 __all__ = [
+    "GOAL_ENCRYPTION_SLOWDOWN",
     "GOAL_EVENTS_PER_S",
     "GOAL_P99_MS",
     "GOAL_PRECISION",
@@ -30,6 +31,8 @@ GOAL_EVENTS_PER_S = 25_000
 GOAL_P99_MS = 1_000.0
 GOAL_PRECISION = 0.999
 GOAL_RECALL = 0.99
+#: PII encryption may cost at most this share of the events/s of the same run in clear.
+GOAL_ENCRYPTION_SLOWDOWN = 0.15
 MIB = 2**20
 
 
@@ -127,6 +130,15 @@ class PipelineReport:
     """The throughput run with synthetic segments and computed traits defined (None: not run)."""
     observed: ThroughputResult | None = None
     """The throughput run with metrics served and scraped every second (None: not run)."""
+    in_clear: ThroughputResult | None = None
+    """The throughput run with PII encryption off (None: not run); `throughput` is encrypted."""
+
+    @property
+    def encryption_slowdown(self) -> float | None:
+        """How much fewer events/s the encrypted run made than the run in clear."""
+        if self.in_clear is None or not self.in_clear.events_per_s:
+            return None
+        return 1 - self.throughput.events_per_s / self.in_clear.events_per_s
 
     @property
     def ceiling_ratio(self) -> float:
@@ -143,7 +155,11 @@ class PipelineReport:
             "precision": q.pairs.precision >= GOAL_PRECISION,
             "recall": q.pairs.recall >= GOAL_RECALL,
             "no_multi_user_profiles": q.multi_user_profiles == 0,
-        }
+        } | (
+            {}
+            if self.encryption_slowdown is None
+            else {"encryption_slowdown": self.encryption_slowdown <= GOAL_ENCRYPTION_SLOWDOWN}
+        )
 
     def as_json(self) -> dict[str, object]:
         t, q, c = self.throughput, self.quality, self.ceiling
@@ -168,6 +184,7 @@ class PipelineReport:
             "latency": None if self.latency is None else _latency_json(self.latency),
             "defined": None if self.defined is None else _defined_json(t, self.defined),
             "metrics": None if self.observed is None else _defined_json(t, self.observed),
+            "encryption": None if self.in_clear is None else _encryption_json(self.in_clear, t),
             "ceiling": {
                 "rows_per_s": round(c.rows_per_s, 1),
                 "rows": c.rows,
@@ -215,6 +232,19 @@ def _defined_json(base: ThroughputResult, defined: ThroughputResult) -> dict[str
             }
             for name in ("processor", "postgres")
         },
+    }
+
+
+def _encryption_json(clear: ThroughputResult, encrypted: ThroughputResult) -> dict[str, object]:
+    """The run in clear as the baseline and the encrypted run as the one "with"."""
+    out = _defined_json(clear, encrypted)
+    return {
+        "events_per_s_off": round(clear.events_per_s, 1),
+        "events_per_s_on": out.pop("events_per_s"),
+        **out,
+        "goal_max_slowdown": GOAL_ENCRYPTION_SLOWDOWN,
+        "off_measured_events": clear.measured_events,
+        "off_cpu_cores": rounded(clear.cpu, 3),
     }
 
 
@@ -275,6 +305,16 @@ def _rows(report: PipelineReport) -> list[tuple[str, str]]:
              f"{m.events_per_s:,.0f} events/s ({slower:+.1%} slower; goal under 5%)"),
             *[(f"  CPU-s per 1,000 events, {name}",
                f"{t.cpu_s_per_1000(name):.3f} without, {m.cpu_s_per_1000(name):.3f} with")
+              for name in ("processor", "postgres")],
+        ]  # fmt: skip
+    if report.in_clear is not None:
+        off, slower = report.in_clear, report.encryption_slowdown or 0.0
+        rows += [
+            ("PII encryption off / on",
+             f"{off.events_per_s:,.0f} / {t.events_per_s:,.0f} events/s ({slower:+.1%} slower)  "
+             + verdict(goals["encryption_slowdown"], f"at most {GOAL_ENCRYPTION_SLOWDOWN:.0%}")),
+            *[(f"  CPU-s per 1,000 events, {name}",
+               f"{off.cpu_s_per_1000(name):.3f} off, {t.cpu_s_per_1000(name):.3f} on")
               for name in ("processor", "postgres")],
         ]  # fmt: skip
     if report.latency is not None:

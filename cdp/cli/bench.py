@@ -90,6 +90,12 @@ def pipeline(
         bool,
         typer.Option(help="Another throughput run with metrics served and scraped every second."),
     ] = False,
+    compare_encryption: Annotated[
+        bool,
+        typer.Option(
+            help="Another throughput run with PII encryption off, compared with the first (on)."
+        ),
+    ] = False,
 ) -> None:
     """Synthetic customers through Kafka and the processor: events/s, latency, RSS, identity
     precision/recall, and the COPY + upsert ceiling of the same Postgres."""
@@ -109,6 +115,7 @@ def pipeline(
         segments,
         computed_traits,
         metrics,
+        compare_encryption=compare_encryption,
     )
     status = Console(stderr=True)
     try:

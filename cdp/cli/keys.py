@@ -1,4 +1,5 @@
-"""`cdp keys`: create, list and revoke API keys; the list shows the collector's write keys too."""
+"""`cdp keys`: create, list and revoke API keys (the list shows the collector's write keys too);
+rotate the data key PII is encrypted under and follow the rotation."""
 
 from __future__ import annotations
 
@@ -76,3 +77,77 @@ def revoke(id_or_name: str) -> None:
     if not found:
         fail(f"no active API key {id_or_name!r} (write keys: `cdp sources disable`)")
     typer.echo(f"revoked {id_or_name}")
+
+
+@app.command("rotate-data-key")
+def rotate_data_key(
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Run the rotation here, showing progress, until done.")
+    ] = False,
+) -> None:
+    """Move every stored PII value to the active data key (CDP_PRIVACY__DATA_KEY_ID), or encrypt
+    a database kept in clear. The scheduler service runs it in the background; afterwards
+    `cdp keys rotation-status` shows nothing left under the old key, which can then be dropped."""
+    import psycopg
+
+    from cdp.privacy.rotation import RotationRunner, request_rotation
+    from cdp.privacy.rotation.runner import summary
+
+    settings = settings_for_command()
+    engine = create_engine(settings, pool_size=1)
+    try:
+        rotation = request_rotation(engine, settings)
+    except CdpError as exc:
+        fail(str(exc))
+    finally:
+        engine.dispose()
+    mode = "conversion to encrypted" if rotation.progress.get("mode") == "convert" else "rotation"
+    typer.echo(f"{mode} {rotation.id} to data key {rotation.key_id!r} queued")
+    if not wait:
+        typer.echo("the scheduler service runs it; follow it with `cdp keys rotation-status`")
+        return
+    with psycopg.connect(settings.database_dsn(), autocommit=True) as conn:
+        status = RotationRunner(settings).run(
+            conn, rotation.id, lambda p: typer.echo(summary(p), err=True)
+        )
+        error = conn.execute(
+            "SELECT error FROM data_key_rotations WHERE id = %s", (rotation.id,)
+        ).fetchone()
+    if status != "done":
+        fail(f"rotation {rotation.id} {status}: {error[0] if error else ''}")
+    typer.echo(f"rotation {rotation.id} done: every stored value is under {rotation.key_id!r}")
+
+
+@app.command("rotation-status")
+def rotation_status() -> None:
+    """Data key rotations, and how many stored values each data key id still holds."""
+    from cdp.privacy.rotation import list_rotations
+    from cdp.privacy.rotation.requests import stored_counts
+    from cdp.privacy.rotation.runner import summary
+
+    settings = settings_for_command()
+    engine = create_engine(settings, pool_size=1)
+    try:
+        rotations = list_rotations(engine)
+        with engine.connect() as conn:
+            counts = stored_counts(conn)
+    finally:
+        engine.dispose()
+    table = Table("id", "to key", "status", "requested", "finished", "progress / error")
+    for r in rotations:
+        detail = r.error or summary(r.progress)
+        finished = str(r.finished_at or "")
+        table.add_row(str(r.id), r.key_id, r.status, str(r.created_at), finished, detail)
+    console = Console()
+    console.print(table)
+    keys = sorted({k for by_key in counts.values() for k in by_key})
+    stored = Table("table", *keys, title="stored values by data key id")
+    for name, by_key in counts.items():
+        stored.add_row(name, *[f"{by_key.get(k, 0):,}" for k in keys])
+    console.print(stored)
+    active = settings.privacy.data_key_id
+    old = [k for k in keys if k != active]
+    if not old:
+        typer.echo(f"every stored value is under the active data key {active!r}")
+    else:
+        typer.echo(f"still in use besides the active key {active!r}: {', '.join(old)}")
