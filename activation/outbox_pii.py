@@ -10,6 +10,7 @@ read from their rows (one query per relay batch) and decrypted. An identifier wh
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,10 +18,12 @@ import orjson
 from psycopg import Connection
 
 from cdp.privacy.atrest import SEALED_PREFIX, PiiCodec
-from cdp.schemas import MEMBERSHIP_CHANGE, PROFILE_CHANGE, Codec
+from cdp.schemas import MEMBERSHIP_CHANGE, PROFILE_CHANGE, Codec, DecodeError
 from cdp.settings import Settings
 
 __all__ = ["SEGMENT_TOPIC_PREFIX", "OutboxOpener"]
+
+log = logging.getLogger(__name__)
 
 #: `SegmentDefinition.topic` of every segment starts with this.
 SEGMENT_TOPIC_PREFIX = "cdp.segment."
@@ -60,7 +63,12 @@ class OutboxOpener:
         for index, (_, topic, _, value) in enumerate(rows):
             subject = self.subject(topic)
             if subject is not None and value is not None:
-                records[index] = (subject, self._codec.decode(subject, bytes(value)))
+                try:
+                    records[index] = (subject, self._codec.decode(subject, bytes(value)))
+                except DecodeError as exc:  # not written by cdp, so not sealed by it either
+                    log.warning(
+                        "outbox row %s on %s published as it is: %s", rows[index][0], topic, exc
+                    )
         if not records:
             return list(rows)
         plain = self._identifiers(conn, [r for _, r in records.values()])

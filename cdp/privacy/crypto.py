@@ -48,10 +48,7 @@ class KeyRing:
         self._ciphers = {key_id: AESGCM(key) for key_id, key in keys.items()}
         self.active = active
         self._active = self._ciphers[active]
-        self._lock = threading.Lock()
-        self._nonces = b""
-        self._next = 0
-        self._generation = -1
+        self._drawn = threading.local()
 
     @property
     def key_ids(self) -> frozenset[str]:
@@ -63,16 +60,17 @@ class KeyRing:
         return nonce + self._active.encrypt(nonce, plaintext, aad)
 
     def _nonce(self) -> bytes:
-        """A fresh random nonce: the next unused slice of one `os.urandom` draw (each slice is
-        used once, by one thread, in one process)."""
-        with self._lock:
-            start = self._next
-            if start >= len(self._nonces) or self._generation != _fork_generation:
-                self._nonces = os.urandom(NONCE_BYTES * NONCE_BATCH)
-                self._generation = _fork_generation
-                start = 0
-            self._next = start + NONCE_BYTES
-            return self._nonces[start : start + NONCE_BYTES]
+        """A fresh random nonce: the next unused slice of this thread's last `os.urandom`
+        draw (each slice is used once; per thread, so no lock; drawn again after a fork)."""
+        drawn = self._drawn
+        nonces: bytes = getattr(drawn, "nonces", b"")
+        start: int = getattr(drawn, "next", 0)
+        if start >= len(nonces) or getattr(drawn, "generation", -1) != _fork_generation:
+            nonces = drawn.nonces = os.urandom(NONCE_BYTES * NONCE_BATCH)
+            drawn.generation = _fork_generation
+            start = 0
+        drawn.next = start + NONCE_BYTES
+        return nonces[start : start + NONCE_BYTES]
 
     def decrypt(self, key_id: str, blob: bytes, aad: bytes) -> bytes:
         """The plaintext of `blob`, encrypted under `key_id` with `aad`.
