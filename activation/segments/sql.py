@@ -361,9 +361,15 @@ class _Compiler:
             yield from self.threshold_boundaries(_ms_instant(_ms_of(x)), node.computed)
 
     def future(self, at: ColumnElement[datetime]) -> ColumnElement[datetime]:
-        return sa.case(
-            (sa.and_(at > self.now(), at < sa.literal(BOUNDARY_LIMIT, TIMESTAMPTZ)), at),
-            else_=sa.null(),
+        """`at` when it lies strictly between now and `BOUNDARY_LIMIT`, else NULL; written with
+        `greatest` / `least` (which skip NULLs) and `nullif` so that `at`, often a subquery
+        over the timeline, is evaluated once rather than three times as in a `CASE`."""
+        now, limit = self.now(), sa.literal(BOUNDARY_LIMIT, TIMESTAMPTZ)
+        clamped = sa.func.least(
+            sa.func.greatest(at, now, type_=TIMESTAMPTZ), limit, type_=TIMESTAMPTZ
+        )
+        return sa.func.nullif(
+            sa.func.nullif(clamped, now, type_=TIMESTAMPTZ), limit, type_=TIMESTAMPTZ
         )
 
     def event_boundary(self, spec: EventSpec, within: Window) -> ColumnElement[datetime]:
