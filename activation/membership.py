@@ -196,7 +196,7 @@ def _current(
     rows = conn.execute(
         "SELECT slug, profile_id FROM segment_memberships "
         "WHERE slug = ANY(%s::text[]) AND profile_id = ANY(%s::bigint[])",
-        ([s.slug for s in segments], batch),
+        (slug_array([s.slug for s in segments]), batch),
     ).fetchall()
     found: dict[str, set[int]] = {}
     for slug, pid in rows:
@@ -212,16 +212,19 @@ def _write_memberships(conn: Connection[Any], changes: list[MembershipChange]) -
             "INSERT INTO segment_memberships (slug, profile_id, version) "
             "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::int[])",
             (
-                [c.segment.slug for c in entered],
-                [c.profile_id for c in entered],
-                [c.segment.version for c in entered],
+                slug_array([c.segment.slug for c in entered]),
+                array_text([c.profile_id for c in entered]),
+                array_text([c.segment.version for c in entered]),
             ),
         )
     if exited:
         conn.execute(
             "DELETE FROM segment_memberships m USING unnest(%s::text[], %s::bigint[]) AS x(slug, p) "
             "WHERE m.slug = x.slug AND m.profile_id = x.p",
-            ([c.segment.slug for c in exited], [c.profile_id for c in exited]),
+            (
+                slug_array([c.segment.slug for c in exited]),
+                array_text([c.profile_id for c in exited]),
+            ),
         )
 
 
@@ -235,7 +238,7 @@ def _write_checks(conn: Connection[Any], boundaries: Boundaries) -> None:
         conn.execute(
             "DELETE FROM segment_checks c USING unnest(%s::text[], %s::bigint[]) AS x(slug, p) "
             "WHERE c.slug = x.slug AND c.profile_id = x.p",
-            ([g[0] for g in gone], array_text([g[1] for g in gone])),
+            (slug_array([g[0] for g in gone]), array_text([g[1] for g in gone])),
         )
     if due:
         conn.execute(
@@ -243,7 +246,11 @@ def _write_checks(conn: Connection[Any], boundaries: Boundaries) -> None:
             "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::timestamptz[]) "
             "ON CONFLICT (slug, profile_id) DO UPDATE SET check_at = excluded.check_at "
             "WHERE c.check_at IS DISTINCT FROM excluded.check_at",
-            ([d[0] for d in due], array_text([d[1] for d in due]), [d[2] for d in due]),
+            (
+                slug_array([d[0] for d in due]),
+                array_text([d[1] for d in due]),
+                "{" + ",".join(f'"{d[2].isoformat()}"' for d in due) + "}",
+            ),
         )
 
 
@@ -330,6 +337,12 @@ def _json_object(text: str | None) -> dict[str, Any]:
     except orjson.JSONDecodeError:
         value = json.loads(text)
     return value if isinstance(value, dict) else {}
+
+
+def slug_array(slugs: list[str]) -> str:
+    """Segment slugs as Postgres array text, each quoted (a slug may be `null`); slugs have no
+    quote or backslash to escape (`SLUG`)."""
+    return "{" + ",".join(f'"{slug}"' for slug in slugs) + "}"
 
 
 def array_text(ids: list[int]) -> str:

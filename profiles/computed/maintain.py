@@ -141,20 +141,24 @@ def _candidates(
     profiles of the events it may count."""
     rows = BatchRows()
     hit: dict[str, set[int]] = {}
-    known: dict[tuple[str, str | None], list[tuple[str, tuple[str, ...]]]] = {}
+    known: dict[tuple[str, str | None], dict[tuple[str, ...], list[str]]] = {}
     for event, pid in zip(events, profile_ids, strict=True):
         name = event_name(event)
         wanted = known.get((event.type, name))
         if wanted is None:
-            wanted = [(d.name, tuple(d.path)) for d in definitions if _matches(d, event.type, name)]
+            wanted = {}
+            for d in definitions:
+                if _matches(d, event.type, name):
+                    wanted.setdefault(tuple(d.path), []).append(d.name)
             known[event.type, name] = wanted
         if not wanted:
             continue
         source = event.traits if event.type in ("identify", "group") else event.properties
         counted = False
-        for trait, path in wanted:
+        for path, traits in wanted.items():
             if not path or _present(source, path):
-                hit.setdefault(trait, set()).add(pid)
+                for trait in traits:
+                    hit.setdefault(trait, set()).add(pid)
                 counted = True
         if not counted:
             continue
