@@ -8,6 +8,7 @@ profiles each batch changes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -31,6 +32,11 @@ class ActiveSegment:
     slug: str
     version: int
     definition: SegmentDefinition
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """The definition's fingerprint, computed once (compiled statements are kept by it)."""
+        return self.definition.fingerprint()
 
 
 @dataclass(frozen=True)

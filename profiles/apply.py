@@ -23,8 +23,9 @@ from cdp.identity import Identifier, IdentityRules, extract_identifiers, resolve
 from cdp.privacy import Suppressor
 from cdp.profiles import copytext
 from cdp.profiles.computed import ComputedTraits
+from cdp.profiles.computed.maintain import event_name
 from cdp.profiles.events import InEvent
-from cdp.profiles.fold import fold_computed, fold_traits
+from cdp.profiles.fold import fold_computed, fold_traits, moved_computed
 from cdp.profiles.groups import GroupCalls, write_groups
 from cdp.profiles.offsets import claim_offsets, save_offsets
 from cdp.profiles.pii import PiiWriter
@@ -120,8 +121,9 @@ class BatchApplier:
         _copy_timeline(conn, timeline, final)
         write_groups(conn, groups, final, self._pii)
         changes = self._write_changes(conn, state, final, real)
-        traits_changed = self._computed_traits(conn, state, events, timeline, final)
-        memberships = self._evaluate_segments(conn, state, events, final, traits_changed)
+        owners = [final(pid) for pid, _ in timeline.rows]
+        traits_changed = self._computed_traits(conn, state, events, owners, final)
+        memberships = self._evaluate_segments(conn, state, events, owners, final, traits_changed)
         save_offsets(conn, self._group, self._topic, next_offsets)
         created = sum(1 for p in state.profiles.values() if p.is_new and p.merged_into is None)
         return BatchOutcome(
@@ -139,43 +141,51 @@ class BatchApplier:
         conn: Connection[Any],
         state: BatchState,
         events: list[InEvent],
+        owners: list[int],
         final: Callable[[int], int],
-        traits_changed: set[str],
+        traits_changed: dict[str, set[int]],
     ) -> int:
-        """Re-evaluate the segments for the profiles this batch changed, in its transaction."""
+        """Re-evaluate the segments for the profiles this batch changed, in its transaction,
+        each only for the profiles for which something it reads changed (`BatchChanges`)."""
         if self._segments is None or not events:
             return 0
-        touched = {
-            final(p.id) for p in state.profiles.values() if p.dirty and p.merged_into is None
-        }
-        merged_away = [
-            m.from_profile for m in state.merges if not state.profiles[m.from_profile].is_new
-        ]
-        changed = BatchChanges(
-            traits={t for p in state.profiles.values() for t in p.changed_traits},
-            events={e.event if e.type == "track" else e.name for e in events},
-            groups=any(e.type == "group" for e in events),
-            merged=bool(merged_away),
-            consent=any(p.consent_decided for p in state.profiles.values()),
-            configured=traits_changed,
-        )
-        return self._segments.after_batch(conn, [*touched, *merged_away], changed)
+        changed = BatchChanges()
+        for p in state.profiles.values():
+            if p.dirty and p.merged_into is None:
+                pid = final(p.id)
+                changed.touched.add(pid)
+                if p.is_new:
+                    changed.new.add(pid)
+                for trait in p.changed_traits:
+                    changed.traits.setdefault(trait, set()).add(pid)
+                if p.consent_decided:
+                    changed.consent.add(pid)
+        for m in state.merges:
+            loser = state.profiles[m.from_profile]
+            if not loser.is_new:
+                changed.whole.update((m.from_profile, final(m.into_profile)))
+            elif loser.consent_decided:
+                changed.consent.add(final(m.into_profile))
+        for event, pid in zip(events, owners, strict=True):
+            moved = moved_computed(event.type, event.event, event.properties)
+            changed.add_event(pid, event.type, event_name(event), moved)
+        changed.add_configured(traits_changed)
+        return self._segments.after_batch(conn, [*changed.touched, *changed.whole], changed)
 
     def _computed_traits(
         self,
         conn: Connection[Any],
         state: BatchState,
         events: list[InEvent],
-        timeline: _Timeline,
+        owners: list[int],
         final: Callable[[int], int],
-    ) -> set[str]:
+    ) -> dict[str, set[int]]:
         """Fold the batch into the configured computed traits (`cdp.profiles.computed`)."""
         moves = [
             (m.from_profile, final(m.into_profile))
             for m in state.merges
             if not state.profiles[m.from_profile].is_new
         ]
-        owners = [final(pid) for pid, _ in timeline.rows]
         return self._computed.after_batch(conn, events, owners, moves)
 
     def prepare(self, events: list[InEvent]) -> None:

@@ -122,6 +122,24 @@ def fold_computed(computed: dict[str, Any], event: dict[str, Any], at: int) -> b
     return decided
 
 
+def moved_computed(kind: str, event: str | None, properties: dict[str, Any]) -> list[str]:
+    """The built-in computed traits `fold_computed` may change for this event besides
+    `first_seen`, `last_seen` and `event_count` (which every event moves): a superset, so that
+    segments reading none of them need not be re-evaluated."""
+    if kind == "track" and event:
+        moved = [f"events.{event}"]
+        if event == ORDER_COMPLETED:
+            moved += ["order_count", "total_revenue"]
+        elif "revenue" in properties:
+            moved.append("total_revenue")
+        return moved
+    if kind == "page":
+        return ["page_views"]
+    if kind == "screen":
+        return ["screen_views"]
+    return []
+
+
 def _fold_consent(computed: dict[str, Any], context: dict[str, Any], at: int) -> bool:
     """Consent per purpose from Segment's `context.consent.categoryPreferences`, by event time;
     whether a decision was taken (as `cdp.privacy.consent.fold_decision` takes one)."""

@@ -13,7 +13,7 @@ checks it against Postgres).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -55,22 +55,31 @@ from cdp.activation.segments.values import (
 )
 from cdp.db.tables import computed_trait_values, events, group_members, groups, profiles
 
-__all__ = ["live_members_query", "membership_condition", "next_boundary", "property_condition"]
+__all__ = [
+    "NOW",
+    "live_members_query",
+    "membership_condition",
+    "next_boundary",
+    "property_condition",
+]
 
 TIMESTAMPTZ = TIMESTAMP(timezone=True)
+#: The evaluation time as a bound parameter (`now=None` below), so that one compiled statement
+#: serves every evaluation time; its value here is a placeholder, replaced on every execution.
+NOW = sa.bindparam("now", value=datetime(1970, 1, 1, tzinfo=UTC), type_=TIMESTAMPTZ)
 _MICROSECOND = timedelta(microseconds=1)
 Comparison = TraitCondition | GroupCondition | PropertyCondition | ComputedCondition
 
 
-def membership_condition(defn: SegmentDefinition, now: datetime) -> ColumnElement[bool]:
+def membership_condition(defn: SegmentDefinition, now: datetime | None) -> ColumnElement[bool]:
     """Whether a `profiles` row satisfies `defn` at `now` (timezone-aware), as a boolean
     expression correlated to `cdp.db.tables.profiles`; never NULL. It does not look at
-    `merged_into`: see `live_members_query`."""
+    `merged_into`: see `live_members_query`. With `now` None, the time is the `NOW` parameter."""
     return _Compiler(now).condition(defn.condition)
 
 
 def live_members_query(
-    defn: SegmentDefinition, now: datetime, profile_ids: Sequence[int] | None = None
+    defn: SegmentDefinition, now: datetime | None, profile_ids: Sequence[int] | None = None
 ) -> Select[Any]:
     """The ids of the live profiles (`merged_into IS NULL`) that are members of `defn` at `now`,
     among `profile_ids` when given (bound as one array parameter)."""
@@ -91,7 +100,7 @@ def property_condition(
     return _Compiler(now).compare(_get(properties, cond.property), cond)
 
 
-def next_boundary(defn: SegmentDefinition, now: datetime) -> ColumnElement[datetime] | None:
+def next_boundary(defn: SegmentDefinition, now: datetime | None) -> ColumnElement[datetime] | None:
     """Per profile, the earliest instant after `now` at which time alone changes a leaf of `defn`.
 
     A correlated timestamptz expression over `profiles`, NULL when no leaf will ever change on its
@@ -103,6 +112,7 @@ def next_boundary(defn: SegmentDefinition, now: datetime) -> ColumnElement[datet
     next boundary). A `within` leaf changes when the event that decides its count leaves the window
     (the k-th newest for `at_least: k`, the (k+1)-th for `at_most: k`); a `days_ago` comparison when
     the moving threshold crosses the stored time. Instants from the year 9999 on are not reported.
+    With `now` None, the time is the `NOW` parameter.
     """
     compiler = _Compiler(now)
     found = list(compiler.boundaries(defn.condition))
@@ -194,8 +204,27 @@ def _ms_instant(ms: ColumnElement[Decimal]) -> ColumnElement[datetime]:
 
 
 class _Compiler:
-    def __init__(self, now: datetime) -> None:
-        self.now_us = epoch_us(now)
+    """Compiles conditions evaluated at `now`, or at the `NOW` parameter when `now` is None
+    (instants relative to it are then computed by Postgres, exactly: intervals of microseconds)."""
+
+    def __init__(self, now: datetime | None) -> None:
+        self.now_us = None if now is None else epoch_us(now)
+
+    def now(self) -> ColumnElement[datetime]:
+        return NOW if self.now_us is None else _instant(self.now_us)
+
+    def before_now(self, us: int) -> ColumnElement[datetime]:
+        """The instant `us` microseconds before now."""
+        if self.now_us is None:
+            return NOW - _interval(us)
+        return _instant(self.now_us - us)
+
+    def before_now_ms(self, us: int) -> ColumnElement[Decimal]:
+        """Epoch milliseconds (numeric, fractional) of the instant `us` microseconds before now."""
+        if self.now_us is None:
+            epoch = sa.cast(sa.extract("epoch", NOW), sa.Numeric)
+            return epoch * 1000 - _decimal(Decimal(us) / 1000)
+        return _decimal(Decimal(self.now_us - us) / 1000)
 
     def condition(self, node: Condition) -> ColumnElement[bool]:
         if isinstance(node, All):
@@ -265,7 +294,9 @@ class _Compiler:
         decimal = number(value)
         if decimal is not None:
             return _decimal(decimal)
-        us = self.now_us - value.us() if isinstance(value, DaysAgo) else iso_us_valid(value)
+        if isinstance(value, DaysAgo):
+            return self.before_now_ms(value.us()) if is_ms else self.before_now(value.us())
+        us = iso_us_valid(value)
         return _decimal(Decimal(us) / 1000) if is_ms else _instant(us)
 
     def group(self, cond: GroupCondition) -> ColumnElement[bool]:
@@ -291,8 +322,7 @@ class _Compiler:
         if spec.name is not None:
             found.append(events.c.name == spec.name)
         if spec.within is not None:
-            since = self.now_us - spec.within.delta // _MICROSECOND
-            found.append(events.c.event_time > _instant(since))
+            found.append(events.c.event_time > self.before_now(spec.within.delta // _MICROSECOND))
         if spec.between is not None:
             start, end = iso_us_valid(spec.between.from_), iso_us_valid(spec.between.to)
             found += [events.c.event_time >= _instant(start), events.c.event_time < _instant(end)]
@@ -331,9 +361,15 @@ class _Compiler:
             yield from self.threshold_boundaries(_ms_instant(_ms_of(x)), node.computed)
 
     def future(self, at: ColumnElement[datetime]) -> ColumnElement[datetime]:
-        return sa.case(
-            (sa.and_(at > _instant(self.now_us), at < sa.literal(BOUNDARY_LIMIT, TIMESTAMPTZ)), at),
-            else_=sa.null(),
+        """`at` when it lies strictly between now and `BOUNDARY_LIMIT`, else NULL; written with
+        `greatest` / `least` (which skip NULLs) and `nullif` so that `at`, often a subquery
+        over the timeline, is evaluated once rather than three times as in a `CASE`."""
+        now, limit = self.now(), sa.literal(BOUNDARY_LIMIT, TIMESTAMPTZ)
+        clamped = sa.func.least(
+            sa.func.greatest(at, now, type_=TIMESTAMPTZ), limit, type_=TIMESTAMPTZ
+        )
+        return sa.func.nullif(
+            sa.func.nullif(clamped, now, type_=TIMESTAMPTZ), limit, type_=TIMESTAMPTZ
         )
 
     def event_boundary(self, spec: EventSpec, within: Window) -> ColumnElement[datetime]:

@@ -98,20 +98,20 @@ class ComputedTraits:
         profile_ids: Sequence[int],
         moves: Sequence[tuple[int, int]],
         now: datetime | None = None,
-    ) -> set[str]:
+    ) -> dict[str, set[int]]:
         """Fold `events` (`profile_ids[i]` is the final profile of `events[i]`) and the merges
-        `moves` (merged-away profile, final survivor) into the traits; return the names of the
-        traits that may have changed for some profile."""
+        `moves` (merged-away profile, final survivor) into the traits; return per trait name
+        the profiles whose value of it may have changed."""
         definitions = self.current(conn)
         if not definitions or (not events and not moves):
-            return set()
+            return {}
         moment = now or datetime.now(UTC)
-        changed: set[str] = set()
+        rows, changed = _candidates(definitions, events, profile_ids)
+        hit = set(changed)
         if moves:
             _merge(conn, moves, definitions)
-            changed |= {d.name for d in definitions}
-        rows, hit = _candidates(definitions, events, profile_ids)
-        changed |= hit
+            for d in definitions:
+                changed.setdefault(d.name, set()).update(into for _, into in moves)
         if rows:
             text, params = self._statement(definitions, hit)
             conn.execute(text, {**params, "batch": rows.text(), "now": moment})
@@ -135,27 +135,52 @@ class ComputedTraits:
 
 def _candidates(
     definitions: list[TraitDefinition], events: Sequence[InEvent], profile_ids: Sequence[int]
-) -> tuple[BatchRows, set[str]]:
-    """The events some definition may count (by type and name; property conditions and windows
-    are left to SQL), and the names of those definitions."""
+) -> tuple[BatchRows, dict[str, set[int]]]:
+    """The events some definition may count (by type, name and the presence of its property;
+    property conditions and windows are left to SQL), and per name of those definitions the
+    profiles of the events it may count."""
     rows = BatchRows()
-    hit: set[str] = set()
-    known: dict[tuple[str, str | None], list[str]] = {}
+    hit: dict[str, set[int]] = {}
+    known: dict[tuple[str, str | None], dict[tuple[str, ...], list[str]]] = {}
     for event, pid in zip(events, profile_ids, strict=True):
         name = event_name(event)
         wanted = known.get((event.type, name))
         if wanted is None:
-            wanted = [d.name for d in definitions if _matches(d, event.type, name)]
+            wanted = {}
+            for d in definitions:
+                if _matches(d, event.type, name):
+                    wanted.setdefault(tuple(d.path), []).append(d.name)
             known[event.type, name] = wanted
         if not wanted:
             continue
-        hit.update(wanted)
+        source = event.traits if event.type in ("identify", "group") else event.properties
+        counted = False
+        for path, traits in wanted.items():
+            if not path or _present(source, path):
+                for trait in traits:
+                    hit.setdefault(trait, set()).add(pid)
+                counted = True
+        if not counted:
+            continue
         if event.type in ("identify", "group"):
             props = orjson.dumps(event.traits).decode()
         else:
             props = event.properties_json
         rows.add(pid, event.message_id, event.type, name, copytext.timestamp(event.at), props)
     return rows, hit
+
+
+def _present(value: Any, path: tuple[str, ...]) -> bool:
+    """Whether the JSON object `value` may have a non-null value at `path` (as `#>` reads it):
+    every kind but `counter` skips events without one. True when the path meets an array (`#>`
+    may read an element by index), so it never leaves out an event SQL would count."""
+    for key in path:
+        if isinstance(value, list):
+            return True
+        if not isinstance(value, dict):
+            return False
+        value = value.get(key)
+    return value is not None
 
 
 def _merge(

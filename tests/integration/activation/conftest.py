@@ -160,20 +160,33 @@ class Store:
         return group_id
 
     def members(
-        self, defn: SegmentDefinition, now: datetime, among: Sequence[int] | None = None
+        self,
+        defn: SegmentDefinition,
+        now: datetime,
+        among: Sequence[int] | None = None,
+        parametric: bool = False,
     ) -> set[int]:
+        """The members among `among`; `parametric`: compiled with `now` as the `NOW` parameter
+        (as the processor's cached statement is) instead of literal instants."""
         ids = list(self.facts) if among is None else among
-        return set(self.conn.execute(live_members_query(defn, now, ids)).scalars())
+        query = live_members_query(defn, None if parametric else now, ids)
+        params = {"now": now} if parametric else {}
+        return set(self.conn.execute(query, params).scalars())
 
     def boundaries(
-        self, defn: SegmentDefinition, now: datetime, among: Sequence[int] | None = None
+        self,
+        defn: SegmentDefinition,
+        now: datetime,
+        among: Sequence[int] | None = None,
+        parametric: bool = False,
     ) -> dict[int, datetime | None]:
-        expression = next_boundary(defn, now)
+        expression = next_boundary(defn, None if parametric else now)
         ids = list(self.facts) if among is None else list(among)
         if expression is None:
             return dict.fromkeys(ids)
         rows = self.conn.execute(
-            sa.select(profiles.c.id, expression).where(profiles.c.id.in_(ids))
+            sa.select(profiles.c.id, expression).where(profiles.c.id.in_(ids)),
+            {"now": now} if parametric else {},
         ).all()
         return {pid: at for pid, at in rows}
 

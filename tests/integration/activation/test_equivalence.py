@@ -243,10 +243,12 @@ def check_agreement(
                 store.group(pid, traits)
         expected = {pid for pid, facts in store.facts.items() if matches(definition, facts, NOW)}
         assert store.members(definition, NOW) == expected
+        assert store.members(definition, NOW, parametric=True) == expected
         boundaries = {
             pid: next_change(definition, facts, NOW) for pid, facts in store.facts.items()
         }
         assert store.boundaries(definition, NOW) == boundaries
+        assert store.boundaries(definition, NOW, parametric=True) == boundaries
         tx.rollback()
 
 

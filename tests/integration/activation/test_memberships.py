@@ -325,3 +325,80 @@ def test_a_segment_on_a_pii_trait_works_with_exists_and_publishes_clear_values(
     assert entered["change"] == "entered"
     assert orjson.loads(entered["traits"]) == {"email": "M1@Example.com", "plan": "x"}
     assert entered["identifiers"] == ["email:m1@example.com", "user_id:m1"]
+
+
+def test_a_segment_is_re_evaluated_only_when_something_it_reads_changes(
+    membership_settings: Settings,
+    sender: EventSender,  # noqa: F811
+    processed: Callable[[], None],  # noqa: F811
+) -> None:
+    """A segment reading only the trait `plan` is not evaluated for a profile of which a batch
+    changed another trait (while it changed `plan` of another profile), and is once its `plan`
+    changes. The stored `plan` is changed behind
+    the processor's back, so an evaluation would show (the profile would exit)."""
+    group = membership_settings.processor_group
+    gold, planless = f"gold-{group}", f"planless-{group}"
+    apply(
+        membership_settings,
+        {
+            "slug": gold,
+            "name": "Gold",
+            "condition": {"trait": {"name": "plan", "op": "eq", "value": "gold"}},
+        },
+    )
+    apply(
+        membership_settings,
+        {
+            "slug": planless,
+            "name": "No plan",
+            "condition": {"not": {"trait": {"name": "plan", "op": "exists"}}},
+        },
+    )
+    with RunningProcessor(membership_settings):
+        sender.send(
+            {
+                "type": "identify",
+                "userId": "u1",
+                "traits": {"plan": "gold"},
+                "timestamp": "2026-11-01T00:00:00Z",
+            }
+        )
+        sender.send({"type": "track", "userId": "u2", "event": "Viewed"})
+        processed()
+        user = profile_of(membership_settings, "user_id", "u1")
+        other = profile_of(membership_settings, "user_id", "u2")
+        assert members(membership_settings, gold) == {user}
+        assert members(membership_settings, planless) == {other}, (
+            "a new profile is evaluated against a segment an empty profile is a member of"
+        )
+        with psycopg.connect(membership_settings.database_dsn(), autocommit=True) as conn:
+            conn.execute(
+                'UPDATE profiles SET traits = traits || \'{"plan": "silver"}\' WHERE id = %s',
+                (user,),
+            )
+
+        sender.send(
+            {
+                "type": "identify",
+                "userId": "u1",
+                "traits": {"color": "red"},
+                "timestamp": "2026-11-02T00:00:00Z",
+            },
+            {"type": "identify", "userId": "u3", "traits": {"plan": "gold"}},
+        )
+        processed()
+        third = profile_of(membership_settings, "user_id", "u3")
+        assert members(membership_settings, gold) == {user, third}, (
+            "not evaluated for u1, whose plan did not change (u3's did, in the same batch)"
+        )
+
+        sender.send(
+            {
+                "type": "identify",
+                "userId": "u1",
+                "traits": {"plan": "bronze"},
+                "timestamp": "2026-11-03T00:00:00Z",
+            }
+        )
+        processed()
+        assert members(membership_settings, gold) == {third}, "evaluated again: plan changed"

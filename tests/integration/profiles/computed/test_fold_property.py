@@ -1,5 +1,7 @@
 """Property: folding events batch by batch (with a merge anywhere) gives every configured computed
-trait the value a recomputation from the timeline gives, for any split into batches."""
+trait the value a recomputation from the timeline gives, for any split into batches; and every
+value a batch changed is among those it reports as possibly changed (segments reading the others
+are not re-evaluated)."""
 
 from __future__ import annotations
 
@@ -119,6 +121,22 @@ def values(conn: Connection) -> dict[tuple[int, str], Any]:
     return {(pid, name): (value, expires) for pid, name, value, expires in rows}
 
 
+def assert_reported(
+    before: dict[tuple[int, str], Any],
+    after: dict[tuple[int, str], Any],
+    reported: dict[str, set[int]],
+    merged_away: int | None = None,
+) -> None:
+    """Every (profile, trait) whose value or expiry moved is reported, but the merged-away
+    profile's (it exits every segment whatever it read)."""
+    moved = {
+        key
+        for key in before.keys() | after.keys()
+        if before.get(key) != after.get(key) and key[0] != merged_away
+    }
+    assert {(pid, name) for pid, name in moved if pid not in reported.get(name, set())} == set()
+
+
 @settings(
     max_examples=40,
     deadline=None,
@@ -153,11 +171,17 @@ def test_incremental_equals_recompute(
                     {"a": ids[0], "b": ids[1]},
                 )
                 owner[1] = ids[0]
-                traits.after_batch(raw, [], [], [(ids[1], ids[0])], NOW)
+                before = values(conn)
+                reported = traits.after_batch(raw, [], [], [(ids[1], ids[0])], NOW)
+                assert_reported(before, values(conn), reported, merged_away=ids[1])
             batch, pending = pending[:size], pending[size:]
             placed = [(owner[who], e) for who, e in batch]
             write_timeline(conn, placed)
-            traits.after_batch(raw, [e for _, e in placed], [p for p, _ in placed], [], NOW)
+            before = values(conn)
+            reported = traits.after_batch(
+                raw, [e for _, e in placed], [p for p, _ in placed], [], NOW
+            )
+            assert_reported(before, values(conn), reported)
         incremental = values(conn)
         for definition in DEFINITIONS:
             backfill(conn, definition, NOW)
