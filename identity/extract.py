@@ -20,8 +20,12 @@ __all__ = ["extract_identifiers", "lookup_path", "normalize_identifier", "sort_k
 def sort_key(rules: IdentityRules) -> Callable[[Identifier], tuple[int, str, str]]:
     """The order identifiers are handled in: highest priority first, then type, then value."""
 
+    priorities = rules.priorities
+    default = rules.default_priority
+
     def key(identifier: Identifier) -> tuple[int, str, str]:
-        return (rules.priority(identifier.type), identifier.type, identifier.value)
+        id_type, value = identifier
+        return (priorities.get(id_type, default), id_type, value)  # rules.priority, inlined
 
     return key
 
