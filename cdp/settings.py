@@ -169,7 +169,12 @@ class Settings(BaseSettings):
 
     processor_group: str = "cdp-processor"
     processor_batch_max: int = Field(default=5000, ge=1)
-    processor_batch_wait_ms: int = Field(default=200, ge=1)
+    processor_batch_wait_ms: int = Field(default=20, ge=1)
+    """How long the processor waits to fill a batch when it has none in hand (with a backlog,
+    batches fill at once). Not longer: librdkafka's consume waits out the whole time unless
+    the batch fills, so at 5,000 events/s offered `cdp bench pipeline` (20,000 events) gave
+    p50/p99 latency of 224-357 / 531-1,059 ms at 20 ms against 608-787 / 1,531-2,382 ms at
+    200 ms, with the same throughput."""
     timeline_retention_days: int = Field(default=0, ge=0)
     dedupe_retention_days: int = Field(default=30, ge=1)
     relay_batch_max: int = Field(default=1000, ge=1)

@@ -20,8 +20,12 @@ __all__ = ["extract_identifiers", "lookup_path", "normalize_identifier", "sort_k
 def sort_key(rules: IdentityRules) -> Callable[[Identifier], tuple[int, str, str]]:
     """The order identifiers are handled in: highest priority first, then type, then value."""
 
+    priorities = rules.priorities
+    default = rules.default_priority
+
     def key(identifier: Identifier) -> tuple[int, str, str]:
-        return (rules.priority(identifier.type), identifier.type, identifier.value)
+        id_type, value = identifier
+        return (priorities.get(id_type, default), id_type, value)  # rules.priority, inlined
 
     return key
 
@@ -139,11 +143,17 @@ def _user_traits(event: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The dicts holding the user's traits, most specific first."""
     out: list[Mapping[str, Any]] = []
     traits = event.get("traits")
-    if isinstance(traits, Mapping) and event.get("type") != "group":
+    if traits and _is_mapping(traits) and event.get("type") != "group":
         out.append(traits)
     context = event.get("context")
-    if isinstance(context, Mapping):
+    if context and _is_mapping(context):
         context_traits = context.get("traits")
-        if isinstance(context_traits, Mapping):
+        if context_traits and _is_mapping(context_traits):
             out.append(context_traits)
     return out
+
+
+def _is_mapping(value: object) -> bool:
+    """`isinstance(value, Mapping)`, answered without the ABC check for a dict, which decoded
+    events are (the check took a tenth of extracting an event's identifiers)."""
+    return type(value) is dict or isinstance(value, Mapping)

@@ -32,12 +32,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence, Set
+from operator import itemgetter
 
 from cdp.identity.extract import sort_key
 from cdp.identity.model import Identifier, IdentityGraph, Resolution
 from cdp.identity.rules import IdentityRules
 
 __all__ = ["resolve"]
+
+#: An identifier's type, read in C (an `Identifier` is a tuple of type and value).
+_TYPE = itemgetter(0)
 
 
 def resolve(
@@ -175,7 +179,7 @@ class _Checker:
         if profile_id not in self._held:
             held = self.graph.identifiers_of(profile_id)
             self._held[profile_id] = held
-            self._counts[profile_id] = Counter(i.type for i in held)
+            self._counts[profile_id] = Counter(map(_TYPE, held))
         return self._held[profile_id]
 
     def violations(self, kept: Sequence[Identifier]) -> list[str]:
@@ -184,14 +188,18 @@ class _Checker:
         union: set[Identifier] = set(kept)
         for profile_id in matched:
             union |= self._held_by(profile_id)
-        counts = Counter(i.type for i in union)
-        problems = []
-        for id_type in sorted(counts, key=lambda t: (self.rules.priority(t), t)):
-            count = counts[id_type]
-            already = max((self._counts[p][id_type] for p in matched), default=0)
-            limit = self.rules.limit(id_type)
-            if count > max(limit, already):
-                problems.append(f"the profile would hold {count} {id_type} (limit {limit})")
+        counts = Counter(map(_TYPE, union))
+        limit = self.rules.limit
+        breaking = [
+            id_type
+            for id_type, count in counts.items()
+            if count > limit(id_type)
+            and count > max((self._counts[p][id_type] for p in matched), default=0)
+        ]
+        problems = [
+            f"the profile would hold {counts[id_type]} {id_type} (limit {limit(id_type)})"
+            for id_type in sorted(breaking, key=lambda t: (self.rules.priority(t), t))
+        ]
         cap = self.rules.max_identifiers_per_profile
         already = max((len(self._held[p]) for p in matched), default=0)
         if len(union) > max(cap, already):

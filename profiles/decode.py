@@ -49,9 +49,14 @@ class _NotExact(Exception):
 
 def _long(data: bytes, pos: int) -> tuple[int, int]:
     """The zig-zag varint at `pos` and the position after it."""
-    value = 0
-    shift = 0
-    for _ in range(MAX_VARINT_BYTES):
+    byte = data[pos]
+    if byte < 0x80:
+        return (byte >> 1) ^ -(byte & 1), pos + 1
+    value = byte & 0x7F
+    shift = 7
+    end = pos + MAX_VARINT_BYTES
+    pos += 1
+    while pos < end:
         byte = data[pos]
         pos += 1
         value |= (byte & 0x7F) << shift
@@ -91,6 +96,11 @@ def _read_lines(kind: str, stamp: bool, target: str | None, indent: str) -> list
             "if b < 0x80 and not b & 1:",
             "    n = b >> 1",
             "    pos += 1",
+            "    if pos + n > size:",
+            "        raise _NotExact('short record')",
+            "elif not b & 1 and data[pos + 1] < 0x80:",
+            "    n = ((b & 0x7F) | (data[pos + 1] << 7)) >> 1",
+            "    pos += 2",
             "    if pos + n > size:",
             "        raise _NotExact('short record')",
             "else:",

@@ -100,8 +100,12 @@ def combine_traits(
 def fold_computed(computed: dict[str, Any], event: dict[str, Any], at: int) -> bool:
     """Count one event (its type, name, properties, context) into the computed traits; whether
     it took a consent decision (so segments reading consent must be re-evaluated)."""
-    computed["first_seen"] = min(computed.get("first_seen", at), at)
-    computed["last_seen"] = max(computed.get("last_seen", at), at)
+    first = computed.get("first_seen")
+    if first is None or at < first:
+        computed["first_seen"] = at
+    last = computed.get("last_seen")
+    if last is None or at > last:
+        computed["last_seen"] = at
     computed["event_count"] = computed.get("event_count", 0) + 1
     kind = event.get("type")
     if kind == "track" and event.get("event"):
@@ -113,12 +117,17 @@ def fold_computed(computed: dict[str, Any], event: dict[str, Any], at: int) -> b
         computed["page_views"] = computed.get("page_views", 0) + 1
     elif kind == "screen":
         computed["screen_views"] = computed.get("screen_views", 0) + 1
-    context = event.get("context") or {}
-    decided = _fold_consent(computed, context, at)
-    kept = {k: context[k] for k in CONTEXT_KEYS if k in context}
-    if kept and _later_context(at, kept, computed):
-        computed["last_context"] = kept
-        computed["last_context_at"] = at
+    context = event.get("context")
+    if not context:
+        return False
+    decided = _fold_consent(computed, context, at) if "consent" in context else False
+    if not context.keys().isdisjoint(CONTEXT_KEYS):
+        current_at = computed.get("last_context_at")
+        if current_at is None or at >= current_at:  # an earlier event's context never wins
+            kept = {k: context[k] for k in CONTEXT_KEYS if k in context}
+            if _later_context(at, kept, computed):
+                computed["last_context"] = kept
+                computed["last_context_at"] = at
     return decided
 
 

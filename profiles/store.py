@@ -139,7 +139,8 @@ def _owners(conn: Connection[Any], identifiers: Sequence[Identifier]) -> dict[Id
         "ON i.id_type = k.t AND i.id_value = k.v",
         (json_param([i.type for i in identifiers]), json_param([i.value for i in identifiers])),
     ).fetchall()
-    return {Identifier(t, v): p for t, v, p in rows}
+    same: dict[tuple[str, str], Identifier] = {i: i for i in identifiers}  # finds a row's (t, v)
+    return {same[(t, v)]: p for t, v, p in rows}
 
 
 def _lock_profiles(
@@ -197,8 +198,9 @@ def load_state(
             (int_array(live),),
         ).fetchall()
         add = state.add_loaded_identifier
+        known: dict[tuple[str, str], Identifier] = {i: i for i in wanted}
         for t, v, p, first, last in rows:
-            add(Identifier(t, v), IdentifierRow(p, first, last))
+            add(known.get((t, v)) or Identifier(t, v), IdentifierRow(p, first, last))
     return state
 
 
