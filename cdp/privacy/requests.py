@@ -25,6 +25,7 @@ __all__ = [
     "finish_request",
     "open_request",
     "read_request",
+    "release_request",
 ]
 
 Kind = Literal["export", "delete", "suppress", "consent"]
@@ -91,15 +92,37 @@ def _audit(
     )
 
 
+#: Namespace of the session advisory lock a worker holds on a job while it runs it.
+JOB_LOCK = "cdp.privacy.request:"
+
+
 def claim_request(conn: Connection[Any], request_id: int) -> str | None:
-    """Move a pending job to running and return its clear subject; None if it was not pending
-    (another worker has it, or it is over)."""
+    """Take a job and return its clear subject: a pending one, or a running one whose worker
+    died (a worker holds a session advisory lock on its job, which Postgres releases when the
+    worker's connection ends, so a crashed job is taken over and never run twice at once).
+    None if another live worker has it or it is over; `release_request` lets it go."""
+    locked = conn.execute(
+        "SELECT pg_try_advisory_lock(hashtextextended(%s || %s::text, 0))",
+        (JOB_LOCK, request_id),
+    ).fetchone()
+    if locked is None or not locked[0]:
+        return None
     row = conn.execute(
         "UPDATE privacy_requests SET status = 'running', started_at = now() "
-        "WHERE id = %s AND status = 'pending' RETURNING subject",
+        "WHERE id = %s AND status IN ('pending', 'running') RETURNING subject",
         (request_id,),
     ).fetchone()
-    return None if row is None else str(row[0])
+    if row is None:
+        release_request(conn, request_id)
+        return None
+    return str(row[0])
+
+
+def release_request(conn: Connection[Any], request_id: int) -> None:
+    """Let go of a job `claim_request` took."""
+    conn.execute(
+        "SELECT pg_advisory_unlock(hashtextextended(%s || %s::text, 0))", (JOB_LOCK, request_id)
+    )
 
 
 def finish_request(

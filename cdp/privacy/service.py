@@ -10,6 +10,7 @@ are already there for the second transaction to delete.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -35,6 +36,7 @@ from cdp.privacy.requests import (
     finish_request,
     open_request,
     read_request,
+    release_request,
 )
 from cdp.privacy.subject import Person, find_person, lock_person
 from cdp.privacy.suppression import add_suppressions, suppressed_events
@@ -162,6 +164,9 @@ class PrivacyService:
             else:
                 REQUESTS.labels("delete", "done").inc()
                 log.info("privacy deletion %s done: %s", request_id, detail)
+            finally:
+                with contextlib.suppress(psycopg.Error):  # a broken connection released it
+                    release_request(conn, request_id)
             found = read_request(conn, request_id)
         assert found is not None
         return found
@@ -204,22 +209,25 @@ class PrivacyService:
         return self.run_deletion(self.request_deletion(reference, who))
 
     def run_pending(self) -> int:
-        """Run every pending deletion job (e.g. ones an API process stopped before running);
-        how many were run."""
+        """Run every pending deletion job (e.g. ones an API process stopped before running),
+        and finish every running one whose worker died (deletion is idempotent, so it runs
+        again from the start); how many were run."""
         with self._connect() as conn:
             ids = [
                 int(r[0])
                 for r in conn.execute(
-                    "SELECT id FROM privacy_requests WHERE kind = 'delete' AND status = 'pending' "
-                    "ORDER BY id"
+                    "SELECT id FROM privacy_requests WHERE kind = 'delete' "
+                    "AND status IN ('pending', 'running') ORDER BY id"
                 ).fetchall()
             ]
+        ran = 0
         for request_id in ids:
             try:
                 self.run_deletion(request_id)
             except InvalidTransition:
                 continue
-        return len(ids)
+            ran += 1
+        return ran
 
     def suppress(self, reference: str, who: str) -> dict[str, Any]:
         """Stop collecting the person's events, keeping what is held; the request as done."""

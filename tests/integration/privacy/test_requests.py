@@ -16,6 +16,8 @@ from cdp.identity import Identifier
 from cdp.privacy.atrest import SEALED_PREFIX
 from cdp.privacy.hashing import subject_hash
 from cdp.privacy.observability import SUPPRESSED_EVENTS
+from cdp.privacy.requests import JOB_LOCK
+from cdp.privacy.service import PrivacyService
 from cdp.settings import Privacy, Settings
 from tests.integration.pii import match
 from tests.integration.privacy.conftest import (
@@ -474,3 +476,43 @@ def test_deletion_with_pii_in_clear_hashes_the_stored_values(
         processed()
     assert scan(clear, a.needles(), set()) == []
     assert query(clear, "SELECT sum(events) FROM privacy_drops") == [(1,)]
+
+
+def test_a_deletion_whose_worker_died_is_finished_by_run_pending_and_a_live_one_is_left(
+    privacy_settings: Settings,
+    sender: EventSender,
+    processor: RunningProcessor,
+    processed: Callable[[], None],
+) -> None:
+    """A job left `running` by a crashed worker is taken over; one whose worker still holds its
+    lock (here: another connection) is not, so no job runs twice at once."""
+    a = send_person(sender, processed, "orphan-a")
+    b = send_person(sender, processed, "orphan-b")
+    processed()
+    service = PrivacyService(privacy_settings)
+    orphan = service.request_deletion(f"user_id:{a.user_id}", "test")
+    busy = service.request_deletion(f"user_id:{b.user_id}", "test")
+    dsn = privacy_settings.database_dsn()
+    with psycopg.connect(dsn, autocommit=True) as worker:
+        worker.execute(
+            "UPDATE privacy_requests SET status = 'running' WHERE id = ANY(%s)", ([orphan, busy],)
+        )
+        worker.execute(
+            "SELECT pg_advisory_lock(hashtextextended(%s || %s::text, 0))", (JOB_LOCK, busy)
+        )
+
+        assert service.run_pending() == 1
+
+        status = dict(query(privacy_settings, "SELECT id, status FROM privacy_requests"))
+        assert (status[orphan], status[busy]) == ("done", "running")
+        assert profile_of(privacy_settings, "user_id", b.user_id) is not None
+    assert service.run_pending() == 1
+    assert query(privacy_settings, "SELECT status FROM privacy_requests WHERE id = %s", busy) == [
+        ("done",)
+    ]
+    for user in (a.user_id, b.user_id):
+        assert query(
+            privacy_settings,
+            "SELECT count(*) FROM identifiers WHERE id_value = %s",
+            match(privacy_settings, "user_id", user),
+        ) == [(0,)]
