@@ -85,3 +85,16 @@ def test_the_hasher_caches_and_agrees() -> None:
     hasher = Hasher(KEY)
     identifier = Identifier("phone", "+14155552671")
     assert hasher(identifier) == hasher(identifier) == subject_hash(KEY, identifier)
+
+
+@given(
+    key=st.binary(min_size=1, max_size=200),
+    id_type=st.sampled_from(["email", "phone", "user_id", "anonymous_id", "loyalty_card"]),
+    value=st.text(max_size=80),
+)
+def test_the_hasher_s_precomputed_hmac_is_hmac_sha256(key: bytes, id_type: str, value: str) -> None:
+    """Keys shorter and longer than SHA-256's block (64 bytes, which HMAC hashes first)."""
+    identifier = Identifier(id_type, value)
+    message = f"{id_type}\x00{value}".encode("utf-8", "surrogatepass")
+    expected = hmac.new(key, message, hashlib.sha256).hexdigest()
+    assert Hasher(key)(identifier) == subject_hash(key, identifier) == expected
