@@ -254,6 +254,30 @@ def _run(
     )
 
 
+def _measure_variant(
+    label: str,
+    options: PipelineOptions,
+    settings: Settings,
+    records: list[_Record],
+    home: Path,
+    run_id: str,
+    watched: Callable[[], dict[str, psutil.Process]],
+    external: bool,
+    variant: Callable[[Settings], Settings],
+) -> ThroughputResult:
+    """The throughput run again, on a database of its own (``cdp_bench_<run>_<label>``), with
+    the settings `variant` makes of that database's (it may define things in it first)."""
+    with (
+        _bench_database(settings, f"cdp_bench_{run_id}_{label}") as fresh,
+        _phase(variant(fresh), run_id, label, external) as phased,
+    ):
+        produce_s = produce_all(phased, records)
+        logs = home / "logs" / label
+        return measure_throughput(
+            phased, len(records), produce_s, logs, watched, options.processors
+        )
+
+
 def measure_defined(
     options: PipelineOptions,
     settings: Settings,
@@ -263,16 +287,16 @@ def measure_defined(
     watched: Callable[[], dict[str, psutil.Process]],
     external: bool,
 ) -> ThroughputResult:
-    """The throughput run again, on a database of its own where the synthetic segments and
-    computed traits (`cdp.bench.definitions`) are defined before the processor starts."""
-    with _bench_database(settings, f"cdp_bench_{run_id}_defined") as defined:
-        apply_synthetic(defined, options.segments, options.computed_traits)
-        with _phase(defined, run_id, "defined", external) as phased:
-            produce_s = produce_all(phased, records)
-            logs = home / "logs" / "defined"
-            return measure_throughput(
-                phased, len(records), produce_s, logs, watched, options.processors
-            )
+    """The throughput run with the synthetic segments and computed traits
+    (`cdp.bench.definitions`) defined before the processor starts."""
+
+    def define(fresh: Settings) -> Settings:
+        apply_synthetic(fresh, options.segments, options.computed_traits)
+        return fresh
+
+    return _measure_variant(
+        "defined", options, settings, records, home, run_id, watched, external, define
+    )
 
 
 def measure_observed(
@@ -284,17 +308,15 @@ def measure_observed(
     watched: Callable[[], dict[str, psutil.Process]],
     external: bool,
 ) -> ThroughputResult:
-    """The throughput run again, on a database of its own, with every processor serving
-    `/healthz`, `/readyz` and `/metrics` (consumer lag statistics included) and a
-    `MetricsScraper` reading them every second."""
-    with _bench_database(settings, f"cdp_bench_{run_id}_metrics") as fresh:
-        observed = fresh.model_copy(update={"metrics_port": free_port()})
-        with _phase(observed, run_id, "metrics", external) as phased:
-            produce_s = produce_all(phased, records)
-            return measure_throughput(
-                phased, len(records), produce_s, home / "logs" / "metrics", watched,
-                options.processors,
-            )  # fmt: skip
+    """The throughput run with every processor serving `/healthz`, `/readyz` and `/metrics`
+    (consumer lag statistics included) and a `MetricsScraper` reading them every second."""
+
+    def observe(fresh: Settings) -> Settings:
+        return fresh.model_copy(update={"metrics_port": free_port()})
+
+    return _measure_variant(
+        "metrics", options, settings, records, home, run_id, watched, external, observe
+    )
 
 
 def measure_in_clear(
@@ -306,23 +328,22 @@ def measure_in_clear(
     watched: Callable[[], dict[str, psutil.Process]],
     external: bool,
 ) -> ThroughputResult:
-    """The throughput run again with PII encryption off (`CDP_PRIVACY__ENCRYPT_PII=false` for
-    the processors), on a database of its own: `pii_state` records a database's mode on first
-    use, and the processor refuses to write in clear where it was recorded encrypted."""
+    """The throughput run with PII encryption off (`CDP_PRIVACY__ENCRYPT_PII=false` for the
+    processors): on a database of its own, as `pii_state` records a database's mode on first
+    use and the processor refuses to write in clear where it was recorded encrypted."""
     if not settings.privacy.encrypt_pii:
         raise BenchError(
             "--compare-encryption compares with the first run encrypted: unset "
             "CDP_PRIVACY__ENCRYPT_PII=false"
         )
     privacy = settings.privacy.model_copy(update={"encrypt_pii": False})
-    with _bench_database(settings, f"cdp_bench_{run_id}_clear") as fresh:
-        in_clear = fresh.model_copy(update={"privacy": privacy})
-        with _phase(in_clear, run_id, "clear", external) as phased:
-            produce_s = produce_all(phased, records)
-            return measure_throughput(
-                phased, len(records), produce_s, home / "logs" / "clear", watched,
-                options.processors,
-            )  # fmt: skip
+
+    def clear(fresh: Settings) -> Settings:
+        return fresh.model_copy(update={"privacy": privacy})
+
+    return _measure_variant(
+        "clear", options, settings, records, home, run_id, watched, external, clear
+    )
 
 
 @contextlib.contextmanager
