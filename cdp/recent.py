@@ -28,6 +28,12 @@ class Recent(Generic[K, V]):
     def __len__(self) -> int:
         return len(self._current) + len(self._previous)
 
+    @property
+    def current(self) -> dict[K, V]:
+        """The current generation, for a hot loop to try with `dict.get` before `get` (a
+        miss there may still be a hit in the previous generation). Read it, never write it."""
+        return self._current
+
     def get(self, key: K) -> V | None:
         """The value remembered for `key`, or None."""
         found = self._current.get(key)

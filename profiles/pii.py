@@ -66,12 +66,14 @@ class PiiWriter:
         """The match identifiers of `plain`, in order (the same list in clear mode)."""
         if not self.enabled:
             return plain
-        known = self._matches.get
+        known = self._matches.current.get
         return [known(i) or self._match(i) for i in plain]
 
     def _match(self, plain: Identifier) -> Identifier:
-        found = self.codec.match_uncached(plain)
-        self._matches.put(plain, found)
+        found = self._matches.get(plain)
+        if found is None:
+            found = self.codec.match_uncached(plain)
+            self._matches.put(plain, found)
         return found
 
     def seal_identifier(self, plain: Identifier, match_value: str) -> tuple[str, str] | None:

@@ -34,3 +34,13 @@ def test_a_hit_is_the_latest_value_put_and_size_stays_bounded(keys: list[int], s
         recent.put(key, (key, n))
         latest[key] = (key, n)
         assert len(recent) <= 2 * size
+
+
+def test_current_holds_what_was_put_since_the_last_rotation() -> None:
+    recent: Recent[str, int] = Recent(2)
+    recent.put("a", 1)
+    recent.put("b", 2)
+    recent.put("c", 3)
+    assert recent.current == {"c": 3}
+    assert recent.get("a") == 1
+    assert recent.current == {"c": 3, "a": 1}
