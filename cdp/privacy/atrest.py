@@ -88,6 +88,12 @@ class PiiCodec:
             return identifier
         return Identifier(identifier.type, self._hash(identifier))
 
+    def match_uncached(self, identifier: Identifier) -> Identifier:
+        """`match`, computed without the codec's cache, for a caller that keeps its own."""
+        if self.ring is None:
+            return identifier
+        return Identifier(identifier.type, self._hash.digest(identifier))
+
     def seal_identifier(self, identifier: Identifier, match_value: str) -> tuple[bytes, str] | None:
         """The encrypted value and key id to store beside `match_value`; None in clear mode."""
         if self.ring is None:

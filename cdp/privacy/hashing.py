@@ -84,10 +84,11 @@ class Hasher:
         if found is None:
             if len(self._cache) >= CACHE_SIZE:
                 self._cache.clear()
-            found = self._cache[identifier] = self._hash(identifier)
+            found = self._cache[identifier] = self.digest(identifier)
         return found
 
-    def _hash(self, identifier: Identifier) -> str:
+    def digest(self, identifier: Identifier) -> str:
+        """The hash of `identifier`, computed (not looked up in the cache)."""
         inner = self._inner.copy()
         inner.update(f"{identifier.type}\x00{identifier.value}".encode("utf-8", "surrogatepass"))
         outer = self._outer.copy()
