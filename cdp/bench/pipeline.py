@@ -179,22 +179,28 @@ def _run(
         )
         announce(f"{throughput.events_per_s:,.0f} events/s; scoring identity resolution ...")
         quality = measure_quality(phased, workload)
+
+    def again(label: str, variant: Callable[[Settings], Settings]) -> ThroughputResult:
+        return _measure_variant(
+            label, options, settings, records, home, run_id, watched, external, variant
+        )
+
     defined = None
     if options.segments or options.computed_traits:
         announce(
             f"again with {options.segments} segments and {options.computed_traits} computed traits ..."
         )
-        defined = measure_defined(options, settings, records, home, run_id, watched, external)
+        defined = again("defined", defining(options))
         announce(f"{defined.events_per_s:,.0f} events/s with them")
     observed = None
     if options.metrics:
         announce("again with metrics served and scraped every second ...")
-        observed = measure_observed(options, settings, records, home, run_id, watched, external)
+        observed = again("metrics", observing)
         announce(f"{observed.events_per_s:,.0f} events/s with them")
     in_clear = None
     if options.compare_encryption:
         announce("again with PII encryption off ...")
-        in_clear = measure_in_clear(options, settings, records, home, run_id, watched, external)
+        in_clear = again("clear", in_clear_of(settings))
         announce(f"{in_clear.events_per_s:,.0f} events/s in clear")
     announce("timing the COPY + upsert ceiling ...")
     ceiling = measure_ceiling(settings, workload, settings.processor_batch_max)
@@ -278,57 +284,25 @@ def _measure_variant(
         )
 
 
-def measure_defined(
-    options: PipelineOptions,
-    settings: Settings,
-    records: list[_Record],
-    home: Path,
-    run_id: str,
-    watched: Callable[[], dict[str, psutil.Process]],
-    external: bool,
-) -> ThroughputResult:
-    """The throughput run with the synthetic segments and computed traits
-    (`cdp.bench.definitions`) defined before the processor starts."""
+def defining(options: PipelineOptions) -> Callable[[Settings], Settings]:
+    """The variant with the synthetic segments and computed traits (`cdp.bench.definitions`)
+    defined before the processor starts."""
 
     def define(fresh: Settings) -> Settings:
         apply_synthetic(fresh, options.segments, options.computed_traits)
         return fresh
 
-    return _measure_variant(
-        "defined", options, settings, records, home, run_id, watched, external, define
-    )
+    return define
 
 
-def measure_observed(
-    options: PipelineOptions,
-    settings: Settings,
-    records: list[_Record],
-    home: Path,
-    run_id: str,
-    watched: Callable[[], dict[str, psutil.Process]],
-    external: bool,
-) -> ThroughputResult:
-    """The throughput run with every processor serving `/healthz`, `/readyz` and `/metrics`
-    (consumer lag statistics included) and a `MetricsScraper` reading them every second."""
-
-    def observe(fresh: Settings) -> Settings:
-        return fresh.model_copy(update={"metrics_port": free_port()})
-
-    return _measure_variant(
-        "metrics", options, settings, records, home, run_id, watched, external, observe
-    )
+def observing(fresh: Settings) -> Settings:
+    """The variant with every processor serving `/healthz`, `/readyz` and `/metrics` (consumer
+    lag statistics included), which a `MetricsScraper` reads every second."""
+    return fresh.model_copy(update={"metrics_port": free_port()})
 
 
-def measure_in_clear(
-    options: PipelineOptions,
-    settings: Settings,
-    records: list[_Record],
-    home: Path,
-    run_id: str,
-    watched: Callable[[], dict[str, psutil.Process]],
-    external: bool,
-) -> ThroughputResult:
-    """The throughput run with PII encryption off (`CDP_PRIVACY__ENCRYPT_PII=false` for the
+def in_clear_of(settings: Settings) -> Callable[[Settings], Settings]:
+    """The variant with PII encryption off (`CDP_PRIVACY__ENCRYPT_PII=false` for the
     processors): on a database of its own, as `pii_state` records a database's mode on first
     use and the processor refuses to write in clear where it was recorded encrypted."""
     if not settings.privacy.encrypt_pii:
@@ -341,9 +315,7 @@ def measure_in_clear(
     def clear(fresh: Settings) -> Settings:
         return fresh.model_copy(update={"privacy": privacy})
 
-    return _measure_variant(
-        "clear", options, settings, records, home, run_id, watched, external, clear
-    )
+    return clear
 
 
 @contextlib.contextmanager
