@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -55,6 +56,18 @@ def privacy_settings(
             (FIRST_PROFILE_ID,),
         )
     return pipeline_settings.model_copy(update={"topics": topics, "api_token": SecretStr(TOKEN)})
+
+
+@pytest.fixture
+def cli_env(
+    privacy_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> pytest.MonkeyPatch:
+    """The environment under which `cdp` commands reach this test's database, with a CDP home
+    of their own; the monkeypatch, to set more."""
+    assert privacy_settings.database_url is not None
+    monkeypatch.setenv("CDP_DATABASE_URL", privacy_settings.database_url.get_secret_value())
+    monkeypatch.setenv("CDP_HOME", str(tmp_path / "home"))
+    return monkeypatch
 
 
 @pytest.fixture

@@ -151,13 +151,10 @@ def test_cli_export_writes_the_document_to_a_file(
     processor: RunningProcessor,
     processed: Callable[[], None],
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    cli_env: pytest.MonkeyPatch,
 ) -> None:
     a = send_person(sender, processed, "a")
     processed()
-    assert privacy_settings.database_url is not None
-    monkeypatch.setenv("CDP_DATABASE_URL", privacy_settings.database_url.get_secret_value())
-    monkeypatch.setenv("CDP_HOME", str(tmp_path / "home"))
     out = tmp_path / "export.json"
 
     result = CliRunner().invoke(
@@ -256,15 +253,11 @@ def test_suppress_only_keeps_the_profile_and_drops_new_events(
     sender: EventSender,
     processor: RunningProcessor,
     processed: Callable[[], None],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    cli_env: pytest.MonkeyPatch,
 ) -> None:
     a = send_person(sender, processed, "a")
     processed()
     live = live_of(privacy_settings, "user_id", a.user_id)
-    assert privacy_settings.database_url is not None
-    monkeypatch.setenv("CDP_DATABASE_URL", privacy_settings.database_url.get_secret_value())
-    monkeypatch.setenv("CDP_HOME", str(tmp_path / "home"))
     runner = CliRunner()
 
     result = runner.invoke(cli, ["privacy", "suppress", f"email:{a.email}"])
@@ -374,8 +367,7 @@ def test_retention_drops_old_timeline_months(
     sender: EventSender,
     processor: RunningProcessor,
     processed: Callable[[], None],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    cli_env: pytest.MonkeyPatch,
 ) -> None:
     sender.send(
         {
@@ -394,10 +386,7 @@ def test_retention_drops_old_timeline_months(
         },
     )
     processed()
-    assert privacy_settings.database_url is not None
-    monkeypatch.setenv("CDP_DATABASE_URL", privacy_settings.database_url.get_secret_value())
-    monkeypatch.setenv("CDP_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("CDP_TIMELINE_RETENTION_DAYS", str(365 * 3))
+    cli_env.setenv("CDP_TIMELINE_RETENTION_DAYS", str(365 * 3))
 
     result = CliRunner().invoke(cli, ["privacy", "retention"])
 
@@ -411,15 +400,11 @@ def test_cli_delete_runs_the_job_and_status_shows_it(
     sender: EventSender,
     processor: RunningProcessor,
     processed: Callable[[], None],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    cli_env: pytest.MonkeyPatch,
 ) -> None:
     a = send_person(sender, processed, "a")
     processed()
     live = live_of(privacy_settings, "user_id", a.user_id)
-    assert privacy_settings.database_url is not None
-    monkeypatch.setenv("CDP_DATABASE_URL", privacy_settings.database_url.get_secret_value())
-    monkeypatch.setenv("CDP_HOME", str(tmp_path / "home"))
     runner = CliRunner()
 
     deleted = runner.invoke(cli, ["privacy", "delete", f"anonymous_id:{a.anonymous_ids[1]}"])
@@ -442,8 +427,7 @@ def test_deletion_with_pii_in_clear_hashes_the_stored_values(
     privacy_settings: Settings,
     sender: EventSender,
     processed: Callable[[], None],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    cli_env: pytest.MonkeyPatch,
 ) -> None:
     """With encryption off identifiers are stored in clear: the deletion hashes them itself, and
     the processor, hashing what it reads, drops a replay."""
@@ -452,10 +436,7 @@ def test_deletion_with_pii_in_clear_hashes_the_stored_values(
         a = send_person(sender, processed, "a")
         processed()
         assert live_of(clear, "user_id", a.user_id) is not None
-        assert clear.database_url is not None
-        monkeypatch.setenv("CDP_DATABASE_URL", clear.database_url.get_secret_value())
-        monkeypatch.setenv("CDP_HOME", str(tmp_path / "home"))
-        monkeypatch.setenv("CDP_PRIVACY__ENCRYPT_PII", "false")
+        cli_env.setenv("CDP_PRIVACY__ENCRYPT_PII", "false")
 
         deleted = CliRunner().invoke(cli, ["privacy", "delete", f"email:{a.email}"])
 
