@@ -11,11 +11,11 @@ import time
 
 import psycopg
 
-from cdp.db import create_engine, upgrade
+from cdp.db import upgrade
 from cdp.kafka import ensure_topics, platform_topics, wait_for_broker
 from cdp.observability import serve_health
 from cdp.privacy.errors import PiiStateMismatch
-from cdp.privacy.keystate import check_pii_state
+from cdp.privacy.keystate import check_pii_state_of
 from cdp.profiles.partitions import PartitionKeeper
 from cdp.profiles.processor import Processor
 from cdp.settings import Settings
@@ -87,14 +87,11 @@ def run_processor(settings: Settings) -> None:
 def check_pii_state_or_exit(settings: Settings) -> None:
     """`check_pii_state`: a mismatch is terminal (every lookup would miss), so it is logged
     and raised for the command to exit non-zero with its message."""
-    engine = create_engine(settings, pool_size=1)
     try:
-        check_pii_state(engine, settings)
+        check_pii_state_of(settings)
     except PiiStateMismatch as exc:
         log.error("processor: terminal: %s", exc)
         raise
-    finally:
-        engine.dispose()
 
 
 def _tune_interpreter() -> None:

@@ -13,13 +13,14 @@ from hashlib import sha256
 
 import sqlalchemy as sa
 
+from cdp.db import create_engine
 from cdp.db.tables import pii_state
 from cdp.privacy.atrest import PiiCodec
 from cdp.privacy.crypto import KeyRing
 from cdp.privacy.errors import PiiStateMismatch
 from cdp.settings import Settings
 
-__all__ = ["check_pii_state", "hash_check", "pii_codec"]
+__all__ = ["check_pii_state", "check_pii_state_of", "hash_check", "pii_codec"]
 
 HASH_CHECK_MESSAGE = b"cdp.pii.hash-key-check"
 
@@ -61,3 +62,13 @@ def check_pii_state(engine: sa.Engine, settings: Settings) -> None:
             "CDP_PRIVACY__HASH_KEY differs from the key the database's identifiers were "
             "hashed with; identity resolution would stop matching returning customers"
         )
+
+
+def check_pii_state_of(settings: Settings) -> None:
+    """`check_pii_state` on a short-lived engine of its own, for a service that holds no
+    SQLAlchemy engine otherwise."""
+    engine = create_engine(settings, pool_size=1)
+    try:
+        check_pii_state(engine, settings)
+    finally:
+        engine.dispose()

@@ -21,14 +21,13 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg import Connection, IsolationLevel
 
-from cdp.db import create_engine
 from cdp.identity import Identifier
 from cdp.privacy.atrest import PiiCodec
 from cdp.privacy.consent import record_consent
 from cdp.privacy.errors import InvalidTransition, SubjectNotFound
 from cdp.privacy.export import export_person
 from cdp.privacy.hashing import PROFILE_ID, Hasher, parse_subject
-from cdp.privacy.keystate import check_pii_state, pii_codec
+from cdp.privacy.keystate import check_pii_state_of, pii_codec
 from cdp.privacy.observability import REQUESTS
 from cdp.privacy.purge import purge_person
 from cdp.privacy.requests import (
@@ -102,11 +101,7 @@ class PrivacyService:
         """A connection; before the first, `PiiStateMismatch` if the database's identifiers
         were written with another hash key or encryption mode (no lookup would find them)."""
         if not self._pii_checked:
-            engine = create_engine(self._settings, pool_size=1)
-            try:
-                check_pii_state(engine, self._settings)
-            finally:
-                engine.dispose()
+            check_pii_state_of(self._settings)
             self._pii_checked = True
         return psycopg.connect(self._settings.database_dsn(), autocommit=True)
 
