@@ -326,7 +326,7 @@ def _timeline_rest(event: InEvent, pii: PiiWriter | None = None) -> str:
         if kind in ("identify", "group"):
             payload = pii.seal_traits_json(event.traits)
         else:
-            payload = pii.seal_json(event.properties_json)
+            payload = pii.codec.seal_json(event.properties_json)
         context = pii.seal_context(context)
     elif kind in ("identify", "group"):
         payload = orjson.dumps(event.traits).decode()

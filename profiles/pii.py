@@ -56,7 +56,6 @@ class PiiWriter:
         self.codec = codec
         self.enabled = codec.enabled
         self._opened: dict[str, Any] = {}
-        self._pii_names: dict[str, bool] = {}
         self._clear_contexts: Recent[str, bool] = Recent(CLEAR_CONTEXT_GENERATION)
         self._matches: Recent[Identifier, Identifier] = Recent(MATCH_GENERATION)
 
@@ -86,36 +85,14 @@ class PiiWriter:
 
     # timeline
 
-    def seal_json(self, json_text: str) -> str:
-        """A JSON document's text with its PII values sealed; the same text when it has none."""
-        if not self.enabled or not self.codec.might_hold_pii(json_text):
-            return json_text
-        return orjson.dumps(self.seal_document(orjson.loads(json_text))).decode()
-
     def seal_traits_json(self, traits: dict[str, Any]) -> str:
         """`traits` (an identify or group call's) as the timeline's JSON text, PII sealed.
 
         Walked rather than dumped and prechecked (`PiiCodec.might_hold_pii`): identify calls
         mostly carry an email, so the precheck would mostly say yes and cost a second dump."""
         if self.enabled:
-            traits = self.seal_document(traits)
+            traits = self.codec.seal_document(traits)
         return orjson.dumps(traits).decode()
-
-    def seal_document(self, value: Any) -> Any:
-        """`PiiCodec.seal_document`, with the PII test of each key name remembered."""
-        if isinstance(value, dict):
-            out: dict[str, Any] = {}
-            for k, v in value.items():
-                if self._is_pii(k):
-                    out[k] = v if v is None or is_sealed(v) else self.codec.seal_value(v)
-                elif isinstance(v, (dict, list)):
-                    out[k] = self.seal_document(v)
-                else:
-                    out[k] = v
-            return out
-        if isinstance(value, list):
-            return [self.seal_document(v) for v in value]
-        return value
 
     def seal_context(self, json_text: str) -> str:
         """An event's context text with its PII values sealed (see `SOFTWARE_NAMED`); the
@@ -134,7 +111,7 @@ class PiiWriter:
         return orjson.dumps(sealed).decode()
 
     def _seal_context_item(self, key: str, value: Any) -> Any:
-        seal = self.seal_document
+        seal = self.codec.seal_document
         if key in SOFTWARE_NAMED and isinstance(value, dict):
             return {k: v if k == "name" else seal({k: v})[k] for k, v in value.items()}
         return seal({key: value})[key]
@@ -169,25 +146,17 @@ class PiiWriter:
                 if is_sealed(before) and self._open(before) == value:
                     out[key] = before
                     continue
-            if self._is_pii(key):
+            if self.codec.is_pii_name(key):
                 if is_sealed(value):
                     out[key] = value
                 else:
                     sealed = out[key] = self.codec.seal_value(value)
                     self._remember(sealed, value)
             elif isinstance(value, (dict, list)):
-                out[key] = self.seal_document(value)
+                out[key] = self.codec.seal_document(value)
             else:
                 out[key] = value
         return out
-
-    def _is_pii(self, key: Any) -> bool:
-        known = self._pii_names.get(key)
-        if known is None:
-            if len(self._pii_names) >= OPEN_CACHE_SIZE:
-                self._pii_names.clear()
-            known = self._pii_names[key] = self.codec.is_pii_name(str(key))
-        return known
 
     def _open(self, value: Any) -> Any:
         if isinstance(value, str):

@@ -37,6 +37,8 @@ SEALED_PREFIX = "cdp:enc:v1:"
 #: between profiles on a merge, and a rotation rewrites it where it is).
 VALUE_AAD = b"cdp.pii.value"
 _SEPARATORS = "[-_ ]*"
+#: Key names whose PII test is remembered; cleared when full (a few MB at most).
+NAME_CACHE_SIZE = 100_000
 
 
 def is_sealed(value: Any) -> bool:
@@ -72,13 +74,21 @@ class PiiCodec:
         self._hash = Hasher(hash_key)
         self._names = frozenset(normal_name(n) for n in pii_names)
         self._finder = _name_pattern(self._names)
+        self._known_names: dict[str, bool] = {}
 
     @property
     def enabled(self) -> bool:
         return self.ring is not None
 
     def is_pii_name(self, name: str) -> bool:
-        return normal_name(name) in self._names
+        """Whether `name` spells a PII trait; remembered, as the same few names recur in every
+        document the processor seals (bounded by `NAME_CACHE_SIZE`)."""
+        known = self._known_names.get(name)
+        if known is None:
+            if len(self._known_names) >= NAME_CACHE_SIZE:
+                self._known_names.clear()
+            known = self._known_names[name] = normal_name(name) in self._names
+        return known
 
     # identifiers
 
@@ -139,13 +149,15 @@ class PiiCodec:
         if self.ring is None:
             return value
         if isinstance(value, dict):
-            names = self._names
-            return {
-                k: (self.seal_value(v) if v is not None and not is_sealed(v) else v)
-                if normal_name(str(k)) in names
-                else self.seal_document(v)
-                for k, v in value.items()
-            }
+            out: dict[str, Any] = {}
+            for k, v in value.items():
+                if self.is_pii_name(str(k)):
+                    out[k] = v if v is None or is_sealed(v) else self.seal_value(v)
+                elif isinstance(v, (dict, list)):
+                    out[k] = self.seal_document(v)
+                else:
+                    out[k] = v
+            return out
         if isinstance(value, list):
             return [self.seal_document(v) for v in value]
         return value
