@@ -326,8 +326,8 @@ def _timeline_rest(event: InEvent, pii: PiiWriter | None = None) -> str:
         if kind in ("identify", "group"):
             payload = pii.seal_traits_json(event.traits)
         else:
-            payload = pii.codec.seal_json(event.properties_json)
-        context = pii.seal_context(context)
+            payload = pii.seal_properties(event.properties_json, event.properties)
+        context = pii.seal_context(context, event.context)
     elif kind in ("identify", "group"):
         payload = orjson.dumps(event.traits).decode()
     else:

@@ -94,21 +94,40 @@ class PiiWriter:
             traits = self.codec.seal_document(traits)
         return orjson.dumps(traits).decode()
 
-    def seal_context(self, json_text: str) -> str:
+    def seal_properties(self, json_text: str, parsed: dict[str, Any]) -> str:
+        """An event's properties text with its PII values sealed; the same text when there are
+        none. `parsed` is the text as parsed already (`InEvent.properties`), so a document the
+        precheck flags is not parsed again. (The precheck searches the text: for the few flat
+        keys properties mostly have, that is faster than walking `parsed`.)"""
+        codec = self.codec
+        if not self.enabled or not codec.might_hold_pii(json_text):
+            return json_text
+        return orjson.dumps(codec.seal_document(parsed)).decode()
+
+    def seal_context(self, json_text: str, parsed: dict[str, Any] | None = None) -> str:
         """An event's context text with its PII values sealed (see `SOFTWARE_NAMED`); the
-        same text when there are none."""
+        same text when there are none. `parsed`, when given, is the text parsed already."""
         if not self.enabled or self._clear_contexts.get(json_text):
             return json_text
-        if not self.codec.might_hold_pii(json_text):
-            return json_text
-        context = orjson.loads(json_text)
+        context = orjson.loads(json_text) if parsed is None else parsed
         if not isinstance(context, dict):
             return self.codec.seal_json(json_text)
-        sealed = {k: self._seal_context_item(k, v) for k, v in context.items()}
-        if sealed == context:
-            self._clear_contexts.put(json_text, True)
-            return json_text
-        return orjson.dumps(sealed).decode()
+        if self._context_holds_pii(context):
+            sealed = {k: self._seal_context_item(k, v) for k, v in context.items()}
+            if sealed != context:
+                return orjson.dumps(sealed).decode()
+        self._clear_contexts.put(json_text, True)
+        return json_text
+
+    def _context_holds_pii(self, context: dict[str, Any]) -> bool:
+        is_pii, holds = self.codec.is_pii_name, self.codec.holds_pii
+        for key, value in context.items():
+            if key in SOFTWARE_NAMED and isinstance(value, dict):
+                if any((k != "name" and is_pii(k)) or holds(v) for k, v in value.items()):
+                    return True
+            elif is_pii(key) or holds(value):
+                return True
+        return False
 
     def _seal_context_item(self, key: str, value: Any) -> Any:
         seal = self.codec.seal_document

@@ -256,8 +256,10 @@ def write_state(
     """Write the profiles, identifiers and merges the batch changed; `real` maps temp ids.
 
     One statement per table, each taking its rows as one JSON document (see `json_param`).
-    With `pii` encrypting, traits are sealed and each new identifier row gets the sealed value
-    of its plain identifier (`plain_of`: match identifier → plain one).
+    With `pii` encrypting, the traits of new profiles and changed traits are sealed (a profile
+    whose traits did not change is written with them as loaded, sealed as they were), and each
+    new identifier row gets the sealed value of its plain identifier (`plain_of`: match
+    identifier → plain one).
     """
     seal = pii if pii is not None and pii.enabled else None
 
@@ -268,7 +270,7 @@ def write_state(
     new_rows = []
     updates = []
     for p in state.profiles.values():
-        if seal is not None and (p.is_new or p.dirty):
+        if seal is not None and (p.is_new or p.changed_traits):
             p.stored_traits = seal.seal_traits(p.traits, p.stored_traits)
         if p.is_new:
             new_rows.append(

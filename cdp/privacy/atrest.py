@@ -172,6 +172,20 @@ class PiiCodec:
             return [self.open_document(v) for v in value]
         return value
 
+    def holds_pii(self, value: Any) -> bool:
+        """Whether the parsed JSON `value` has a PII-named key at any depth, i.e. whether
+        `seal_document` may change it: for a document parsed already, where the caller needs
+        to know which key matched (`might_hold_pii` only says some key of the text did)."""
+        if isinstance(value, dict):
+            is_pii = self.is_pii_name
+            for k, v in value.items():
+                if is_pii(k) or (isinstance(v, (dict, list)) and self.holds_pii(v)):
+                    return True
+            return False
+        if isinstance(value, list):
+            return any(isinstance(v, (dict, list)) and self.holds_pii(v) for v in value)
+        return False
+
     def might_hold_pii(self, json_text: str) -> bool:
         """False only when the JSON document has no PII-named key (see `_name_pattern`)."""
         return self._finder is not None and self._finder.search(json_text) is not None

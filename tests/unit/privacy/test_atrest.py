@@ -4,7 +4,9 @@ the settings' codec."""
 from __future__ import annotations
 
 import base64
+import itertools
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -14,7 +16,7 @@ from hypothesis import strategies as st
 
 from cdp.identity import Identifier
 from cdp.privacy.atrest import SEALED_PREFIX, PiiCodec, is_sealed, sealed_key_id
-from cdp.privacy.crypto import NONCE_BATCH, NONCE_BYTES, KeyRing
+from cdp.privacy.crypto import NONCE_BYTES, KeyRing
 from cdp.privacy.errors import DecryptionFailed, UnknownDataKey
 from cdp.privacy.hashing import subject_hash
 from cdp.privacy.keystate import pii_codec
@@ -56,10 +58,19 @@ def test_ring_round_trip_and_fresh_nonces() -> None:
     assert ring.decrypt("a", one, b"aad") == b"jane@example.com"
 
 
-def test_ring_nonces_are_unique_across_draws_and_forks() -> None:
+def test_ring_nonces_are_unique_across_threads_the_wrap_and_forks() -> None:
     ring = KeyRing({"a": KEY_A}, "a")
-    nonces = {ring.encrypt(b"x", b"")[:NONCE_BYTES] for _ in range(NONCE_BATCH * 2 + 3)}
-    assert len(nonces) == NONCE_BATCH * 2 + 3
+    ring._counter = itertools.count(2 ** (8 * NONCE_BYTES) - 500)  # wraps to zero midway
+
+    def draw(_: int) -> list[bytes]:
+        return [ring.encrypt(b"x", b"")[:NONCE_BYTES] for _ in range(250)]
+
+    with ThreadPoolExecutor(4) as pool:
+        drawn = [n for batch in pool.map(draw, range(8)) for n in batch]
+    assert len(set(drawn)) == len(drawn) == 2000
+    assert bytes(NONCE_BYTES) in drawn
+    other = KeyRing({"a": KEY_A}, "a")  # another process's ring starts elsewhere
+    assert other.encrypt(b"x", b"")[:NONCE_BYTES] not in drawn
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child's next nonce must not be the parent's next one
