@@ -194,6 +194,7 @@ def test_consent_granted_later_delivers_the_entry_once_and_revocation_exits(
     assert again["change"] == "entered"
     assert again["change_id"] not in {granted_id, exit_hit["change_id"]}
     assert [h["change_id"] for h in hits_of(receiver, now)] == [entries[now]["change_id"]]
-    assert hits_of(receiver, never) == [] and hits_of(receiver, left) == []
+    assert hits_of(receiver, never) == []
+    assert hits_of(receiver, left) == []
     assert len(receiver.received(PATH)) == 4
     assert pairs(engine, destination_pending, name) == {(segment, never)}
