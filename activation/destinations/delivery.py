@@ -83,6 +83,9 @@ class Deliverer:
     async def sweep_consent(self) -> int:
         """Send an exit for every held profile whose consent was revoked, and an entry for every
         pending one whose consent is now complete while it is still a member; how many were sent.
+
+        A revoked profile becomes pending (a later grant re-enters it); a pending one whose entry
+        was aborted (dead-lettered) stops waiting, as every change ends once.
         """
         purposes = self.destination.consent
         if not purposes:
@@ -106,6 +109,8 @@ class Deliverer:
             entries = await grants.granted_entries(self._conn, name, purposes, self._pii)
             done = await self._send_all(entries)
             await self._track_members(entries, done)
+            aborted = [(c.segment, c.profile_id) for c in entries if not done[c.change_id]]
+            await consent.forget_pending(self._conn, name, aborted)
             await self.status.flush(self._conn)
             return len(exits) + len(entries)
 

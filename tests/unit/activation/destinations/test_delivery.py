@@ -9,18 +9,22 @@ from typing import Any
 
 import pytest
 
-from cdp.activation.destinations import attempts, parse_destinations
+from cdp.activation.destinations import attempts, grants, parse_destinations
 from cdp.activation.destinations.delivery import GONE, HELD, PENDING, Deliverer, member_states
 from cdp.activation.destinations.errors import DeliveryFailed, DeliveryRetryable
 from cdp.activation.destinations.payload import Change
 
 
 class FakeCursor:
-    def __init__(self, row: tuple[Any, ...] | None) -> None:
+    def __init__(self, row: tuple[Any, ...] | None, rows: list[tuple[Any, ...]] | None = None):
         self.row = row
+        self.rows = rows or []
 
     async def fetchone(self) -> tuple[Any, ...] | None:
         return self.row
+
+    async def fetchall(self) -> list[tuple[Any, ...]]:
+        return self.rows
 
 
 class FakeConnection:
@@ -29,6 +33,8 @@ class FakeConnection:
     def __init__(self) -> None:
         self.statements: list[tuple[str, Any]] = []
         self.history: dict[str, tuple[float, int]] = {}
+        self.answers: dict[str, list[tuple[Any, ...]]] = {}
+        """Rows of a SELECT, by the statement's start."""
 
     async def execute(self, sql: str, params: Any = None) -> FakeCursor:
         self.statements.append((sql, params))
@@ -37,7 +43,8 @@ class FakeConnection:
             first, before = self.history.get(change_id, (started, count - 1))
             self.history[change_id] = (first, before + 1)
             return FakeCursor(self.history[change_id])
-        return FakeCursor(None)
+        rows = next((r for start, r in self.answers.items() if sql.startswith(start)), [])
+        return FakeCursor(None, rows)
 
 
 def make(i: int, profile: int, segment: str = "vip") -> Change:
@@ -153,3 +160,35 @@ def test_member_states_follow_the_last_change_of_each_pair() -> None:
         ("vip", 2): (PENDING, "c2"),
         ("vip", 4): (HELD, "c4"),
     }
+
+
+SEGMENT = {"slug": "vip", "name": "VIP", "condition": {"trait": {"name": "vip", "op": "exists"}}}
+
+
+def test_a_grant_entry_is_sent_with_a_stable_id_and_an_aborted_one_stops_waiting() -> None:
+    refused = {7}
+
+    async def send(change: Change, _body: bytes) -> None:
+        if change.profile_id in refused:
+            raise DeliveryFailed("http_410", "gone")
+        sent.append(change)
+
+    sent: list[Change] = []
+    dead: list[str] = []
+    subject, conn = deliverer(send, dead, consent=["marketing"])
+    conn.answers[grants.PENDING_GRANTED] = [
+        ("vip", 2, 7, "c-old-7", SEGMENT),
+        ("vip", 2, 8, "c-old-8", SEGMENT),
+    ]
+    assert asyncio.run(subject.sweep_consent()) == 2
+    granted = grants.grant_change_id("d", "vip", 8, "c-old-8")
+    assert [(c.change_id, c.change, c.reason, c.segment_version) for c in sent] == [
+        (granted, "entered", grants.GRANT_REASON, 2)
+    ]
+    assert dead == [f"{grants.grant_change_id('d', 'vip', 7, 'c-old-7')}:http_410"]
+    statements = [
+        (sql.split(" (")[0].split(" WHERE")[0], params) for sql, params in conn.statements
+    ]
+    assert ("INSERT INTO destination_members", ("d", ["vip"], [8])) in statements
+    assert ("DELETE FROM destination_pending", ("d", ["vip"], [8])) in statements
+    assert ("DELETE FROM destination_pending", ("d", ["vip"], [7])) in statements
