@@ -22,12 +22,14 @@ from cdp.activation.destinations.config import Destination, WebhookChannel
 from cdp.activation.destinations.deadletter import DeadLetterWriter
 from cdp.activation.destinations.delivery import Deliverer
 from cdp.activation.destinations.http_pool import ClientPool
+from cdp.activation.destinations.kafka_auth import faust_credentials
 from cdp.activation.destinations.payload import Change, change_from_record
 from cdp.kafka import AsyncProducer
+from cdp.privacy.keystate import pii_codec
 from cdp.schemas import Codec, DecodeError, codec_for
 from cdp.settings import Settings
 
-__all__ = ["build_app", "faust_broker_url", "group_id"]
+__all__ = ["build_app", "faust_broker_url", "faust_datadir", "group_id"]
 
 #: Pause before retrying a batch after a Postgres failure: a restart takes seconds, no need to spin.
 DB_RETRY_PAUSE_S = 1.0
@@ -46,6 +48,15 @@ def faust_broker_url(settings: Settings) -> str:
     return ";".join(f"kafka://{s.strip()}" for s in servers if s.strip())
 
 
+def faust_datadir(settings: Settings) -> str:
+    """Where faust keeps an app's data (`{conf.id}` is the app id): under the settings' home,
+    not faust's default `<app id>-data` in the working directory. faust makes only the last
+    level, so the parent is made here."""
+    parent = settings.home.absolute() / "faust"
+    parent.mkdir(parents=True, exist_ok=True)
+    return str(parent / "{conf.id}")
+
+
 def build_app(settings: Settings, destination: Destination) -> faust.App:
     """The faust app delivering to `destination`; run it with `faust.Worker(app).execute_...`."""
     # faust's default session timeout (60 s) makes a group join on the embedded Tansu broker take
@@ -54,6 +65,8 @@ def build_app(settings: Settings, destination: Destination) -> faust.App:
     app = faust.App(
         group_id(settings, destination.name),
         broker=faust_broker_url(settings),
+        broker_credentials=faust_credentials(settings),
+        datadir=faust_datadir(settings),
         web_enabled=False,
         store="memory://",
         consumer_auto_offset_reset="earliest",
@@ -84,6 +97,7 @@ def build_app(settings: Settings, destination: Destination) -> faust.App:
         if deliverer is not None:
             try:
                 await deliverer.sweep_consent()
+                await deliverer.prune()
                 await deliverer.flush_status()
             except psycopg.Error as exc:
                 log.warning("consent sweep of %s failed, next time: %s", destination.name, exc)
@@ -107,7 +121,9 @@ class Resources:
         self.http = ClientPool(channel.concurrency if isinstance(channel, WebhookChannel) else 0)
         send, concurrency = open_channel(self._destination, self.http, self.producer)
         self.dlq = DeadLetterWriter(settings, self.codec, self.producer, self._destination.name)
-        self.deliverer = Deliverer(self._destination, send, self.dlq.write, self.conn, concurrency)
+        self.deliverer = Deliverer(
+            self._destination, send, self.dlq.write, self.conn, concurrency, pii_codec(settings)
+        )
         return self
 
     async def __aexit__(self, *exc: object) -> None:

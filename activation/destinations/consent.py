@@ -7,7 +7,10 @@ and the membership change schema stays free of consent details.
 
 A consent-gated destination remembers which profiles it holds as "entered" per segment
 (`destination_members`): exits go only to profiles it holds, and a sweep sends an exit for every
-held profile whose consent was revoked since.
+held profile whose consent was revoked since. The grant side mirrors it: a pair the destination saw
+enter without consent, or let go by revocation, is kept as pending (`destination_pending`, with
+the id of the change that made it so), and the sweep delivers an entry for it once every purpose
+is granted while the profile is still a member (see `grants`).
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import orjson
 from psycopg import AsyncConnection
@@ -23,9 +25,12 @@ from psycopg import AsyncConnection
 __all__ = [
     "Revoked",
     "forget_members",
+    "forget_pending",
     "granted_profiles",
     "held_members",
     "remember_members",
+    "remember_pending",
+    "required",
     "revoked_members",
 ]
 
@@ -91,6 +96,32 @@ async def forget_members(
         )
 
 
+async def remember_pending(
+    conn: AsyncConnection, destination: str, rows: Sequence[tuple[str, int, str]]
+) -> None:
+    """Keep (segment, profile, change id) pairs as waiting for consent; a pair already waiting
+    keeps its first change id, so the entry made for it later keeps one id however often the
+    same suppressed change is consumed again."""
+    if rows:
+        await conn.execute(
+            "INSERT INTO destination_pending (destination, segment, profile_id, change_id) "
+            "SELECT %s, s, p, c FROM unnest(%s::text[], %s::bigint[], %s::text[]) AS u(s, p, c) "
+            "ON CONFLICT DO NOTHING",
+            (destination, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]),
+        )
+
+
+async def forget_pending(
+    conn: AsyncConnection, destination: str, pairs: Sequence[tuple[str, int]]
+) -> None:
+    if pairs:
+        await conn.execute(
+            "DELETE FROM destination_pending WHERE destination = %s "
+            "AND (segment, profile_id) IN (SELECT * FROM unnest(%s::text[], %s::bigint[]))",
+            (destination, [p[0] for p in pairs], [p[1] for p in pairs]),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Revoked:
     """A held profile that no longer grants every purpose: it gets an exit."""
@@ -120,7 +151,3 @@ async def revoked_members(
         change_id = str(uuid.uuid5(REVOCATION_NAMESPACE, seed))
         out.append(Revoked(segment, int(version), int(profile_id), change_id))
     return out
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)

@@ -129,6 +129,7 @@ def _start(settings: Settings, name: str, slot: int, metrics_dir: str) -> subpro
     env["CDP_TOPICS__MEMBERSHIP"] = settings.topics.membership
     env["CDP_TOPICS__ACTIVATION_DLQ"] = settings.topics.activation_dlq
     env["CDP_ACTIVATION_GROUP_PREFIX"] = settings.activation_group_prefix
+    env["CDP_HOME"] = str(settings.home.absolute())
     base = settings.activation_metrics_port
     env["CDP_ACTIVATION_METRICS_PORT"] = str(base + slot if base else 0)
     return subprocess.Popen(

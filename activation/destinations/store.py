@@ -12,7 +12,13 @@ from sqlalchemy.engine import Engine
 
 from cdp.activation.destinations.config import Destination
 from cdp.activation.destinations.errors import DestinationNotFound
-from cdp.db.tables import destination_members, destination_status, destinations
+from cdp.db.tables import (
+    destination_members,
+    destination_pending,
+    destination_retries,
+    destination_status,
+    destinations,
+)
 
 __all__ = [
     "DestinationStatus",
@@ -74,15 +80,15 @@ def list_destinations(engine: Engine) -> list[Destination]:
 
 
 def delete_destination(engine: Engine, name: str) -> None:
-    """Remove a destination with its status and members; `DestinationNotFound` if absent."""
+    """Remove a destination with its status, members, pending entries and retry histories;
+    `DestinationNotFound` if absent."""
     with engine.begin() as conn:
         gone = conn.execute(sa.delete(destinations).where(destinations.c.name == name)).rowcount
         if not gone:
             raise DestinationNotFound(f"no destination named {name!r}")
         conn.execute(sa.delete(destination_status).where(destination_status.c.destination == name))
-        conn.execute(
-            sa.delete(destination_members).where(destination_members.c.destination == name)
-        )
+        for table in (destination_members, destination_pending, destination_retries):
+            conn.execute(sa.delete(table).where(table.c.destination == name))
 
 
 def read_status(engine: Engine) -> list[DestinationStatus]:

@@ -17,6 +17,8 @@ __all__ = [
     "consumer_offsets",
     "data_key_rotations",
     "destination_members",
+    "destination_pending",
+    "destination_retries",
     "destination_status",
     "destinations",
     "events",
@@ -281,6 +283,26 @@ destination_members = sa.Table(
     sa.Column("segment", sa.Text, primary_key=True),
     sa.Column("profile_id", sa.BigInteger, primary_key=True),
     sa.Column("since", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
+destination_pending = sa.Table(
+    "destination_pending",
+    metadata,
+    sa.Column("destination", sa.Text, primary_key=True),
+    sa.Column("segment", sa.Text, primary_key=True),
+    sa.Column("profile_id", sa.BigInteger, primary_key=True),
+    sa.Column("change_id", sa.Text, nullable=False),
+    sa.Column("since", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
+destination_retries = sa.Table(
+    "destination_retries",
+    metadata,
+    sa.Column("destination", sa.Text, primary_key=True),
+    sa.Column("change_id", sa.Text, primary_key=True),
+    sa.Column("profile_id", sa.BigInteger, nullable=False),
+    sa.Column("first_attempt_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
 )
 
 computed_traits = sa.Table(

@@ -24,7 +24,13 @@ from sqlalchemy.engine import Engine
 
 from cdp.activation.destinations import apply_destinations, parse_destinations
 from cdp.activation.destinations.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
-from cdp.db.tables import destination_members, destination_status, destinations
+from cdp.db.tables import (
+    destination_members,
+    destination_pending,
+    destination_retries,
+    destination_status,
+    destinations,
+)
 from cdp.schemas import MEMBERSHIP_CHANGE, codec_for
 from cdp.settings import Settings, Topics
 from tests.integration.conftest import TopicFactory
@@ -154,6 +160,8 @@ def apply(engine: Engine) -> Iterator[Apply]:
             (destinations, destinations.c.name),
             (destination_status, destination_status.c.destination),
             (destination_members, destination_members.c.destination),
+            (destination_pending, destination_pending.c.destination),
+            (destination_retries, destination_retries.c.destination),
         ):
             conn.execute(sa.delete(table).where(column.in_(names)))
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from cdp.db.tables import destination_retries
 from cdp.embedded import free_port
 from cdp.settings import Settings
 from tests.conftest import wait_for
@@ -167,3 +170,56 @@ def test_a_restart_mid_retry_loses_nothing(
             timeout=120,
             what="every change delivered after the restart",
         )
+
+
+def test_a_restart_does_not_give_a_failing_change_a_new_max_age(
+    activation_settings: Settings, engine: Engine, receiver: Receiver, apply: Apply, tmp_path: Path
+) -> None:
+    """The stopped worker keeps retrying its batch until it is killed (`STOP_GRACE_S`, 8 s), so
+    `max_age_s` is longer than that: the change must outlive its age while no worker runs."""
+    name = f"hook-{uuid.uuid4().hex[:6]}"
+    receiver.default = {"/down": 500}
+    max_age_s = 15.0
+    retry = {
+        "max_attempts": 100,
+        "base_backoff_s": 0.2,
+        "max_backoff_s": 0.3,
+        "max_age_s": max_age_s,
+    }
+    apply([webhook(name, receiver.url("/down"), retry=retry)])
+    record = change("vip", 4242)
+    change_id = record["change_id"]
+    with activation_process(activation_settings, tmp_path / "first.log"):
+        publish(activation_settings, [record])
+        wait_for(lambda: receiver.attempts.get(change_id, 0) >= 3, timeout=60, what="retries")
+    before = receiver.attempts[change_id]
+    history = retry_history(engine, name, change_id)
+    assert history is not None, "the stopped worker kept the change's retry history"
+    first_attempt, counted = history
+    assert before - 1 <= counted <= before
+    wait_for(
+        lambda: time.time() - first_attempt > max_age_s + 0.5,
+        timeout=60,
+        what="the change to outlive its max_age while no worker runs",
+    )
+    with activation_process(activation_settings, tmp_path / "second.log"):
+        wait_for(lambda: status_of(engine, name).get("aborted") == 1, timeout=60, what="the abort")
+    letters = [
+        r.value for r in read_all(activation_settings, activation_settings.topics.activation_dlq)
+    ]
+    assert [(x["message_id"], x["reason"]) for x in letters] == [(change_id, "max_age")]
+    assert receiver.attempts[change_id] == before + 1, "one attempt after the restart, then aborted"
+    assert retry_history(engine, name, change_id) is None
+    assert receiver.received("/down") == []
+
+
+def retry_history(engine: Engine, name: str, change_id: str) -> tuple[float, int] | None:
+    """The stored (first attempt as epoch seconds, attempts) of a change, if any."""
+    r = destination_retries
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(sa.extract("epoch", r.c.first_attempt_at), r.c.attempts).where(
+                r.c.destination == name, r.c.change_id == change_id
+            )
+        ).one_or_none()
+    return None if row is None else (float(row[0]), int(row[1]))
