@@ -18,7 +18,6 @@ from cdp.activation.segments import (
 from cdp.db.tables import profiles, segment_memberships, segments
 from cdp.kafka import TopicSpec, ensure_topics
 from cdp.privacy.atrest import PiiCodec
-from cdp.privacy.names import normal_name
 from cdp.privacy.opening import open_document
 from cdp.settings import Settings
 
@@ -46,8 +45,7 @@ def apply_definitions(
 
     A definition comparing a PII trait other than by ``exists`` is refused
     (`SegmentDefinitionError`): its values are encrypted at rest."""
-    pii = frozenset(normal_name(n) for n in settings.pii_traits)
-    check_pii_conditions(definitions, lambda name: normal_name(name) in pii)
+    check_pii_conditions(definitions, settings.pii_names())
     ensure_topics(settings, segment_topics(settings, definitions))
     with engine.begin() as conn:
         return apply_segments(conn, definitions)
@@ -59,7 +57,7 @@ def preview(
     """How many live profiles match now, and a sample of them (traits opened), without saving
     anything. A PII condition other than ``exists`` is refused as `apply_definitions` refuses
     it (over sealed values it would match no one)."""
-    check_pii_conditions([definition], codec.is_pii_name)
+    check_pii_conditions([definition], codec.names)
     condition = sa.and_(
         profiles.c.merged_into.is_(None), membership_condition(definition, datetime.now(UTC))
     )

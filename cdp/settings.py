@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cdp.errors import ConfigError
 from cdp.identity.rules import IdentityRules
+from cdp.privacy.names import PiiNames, normal_name
 
 __all__ = ["Limits", "Privacy", "Settings", "Topics", "load_settings"]
 
@@ -92,6 +93,13 @@ class Privacy(BaseModel):
     encrypt_pii: bool = True
     data_keys: dict[str, SecretStr] = {"dev": SecretStr(DEVELOPMENT_DATA_KEY)}
     data_key_id: str = "dev"
+    pii_properties: list[str] | None = None
+    """The PII names of event properties (track, page, screen and alias events), sealed at any
+    depth whatever their spelling. None (the default) means `Settings.pii_traits` without
+    ``name``: in Segment's e-commerce spec an event's ``properties.name`` is the product's name
+    (``Product Viewed``, ``Order Completed`` products...), which segments and computed traits
+    must be able to compare; a person's name arrives as a trait (identify calls,
+    ``context.traits``), which stays sealed. An empty list seals no event property."""
 
     @model_validator(mode="after")
     def _check_keys(self) -> Privacy:
@@ -228,6 +236,17 @@ class Settings(BaseSettings):
                 raise ValueError(f"data key {key_id!r} looks like a placeholder, not random bytes")
         if len(set(raw_keys.values())) != len(raw_keys):
             raise ValueError("two data keys in CDP_PRIVACY__DATA_KEYS are the same key")
+
+    def pii_property_names(self) -> list[str]:
+        """The PII names of event properties: `Privacy.pii_properties`, or by default
+        `pii_traits` without ``name`` (see `Privacy.pii_properties`)."""
+        if self.privacy.pii_properties is not None:
+            return list(self.privacy.pii_properties)
+        return [n for n in self.pii_traits if normal_name(n) != "name"]
+
+    def pii_names(self) -> PiiNames:
+        """The PII trait and event property names, as validation of definitions tests them."""
+        return PiiNames.of(self.pii_traits, self.pii_property_names())
 
     @property
     def uses_embedded_services(self) -> bool:

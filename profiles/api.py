@@ -337,7 +337,9 @@ def create_api(settings: Settings) -> FastAPI:
         privacy_router(settings), dependencies=[Depends(require(Role.PRIVACY_ADMIN))]
     )
     app.include_router(
-        computed_traits_router(lambda request: request.app.state.reader.engine, settings.pii_traits)
+        computed_traits_router(
+            lambda request: request.app.state.reader.engine, settings.pii_names()
+        )
     )
 
     @app.get("/healthz")

@@ -95,11 +95,13 @@ class PiiWriter:
         return orjson.dumps(traits).decode()
 
     def seal_properties(self, json_text: str, parsed: dict[str, Any]) -> str:
-        """An event's properties text with its PII values sealed; the same text when there are
-        none. `parsed` is the text as parsed already (`InEvent.properties`), so a document the
-        precheck flags is not parsed again. (The precheck searches the text: for the few flat
-        keys properties mostly have, that is faster than walking `parsed`.)"""
-        codec = self.codec
+        """A track, page, screen or alias event's properties text with the values of PII
+        property names sealed (`PiiCodec.properties`: a product's ``name`` stays clear); the
+        same text when there are none. `parsed` is the text as parsed already
+        (`InEvent.properties`), so a document the precheck flags is not parsed again. (The
+        precheck searches the text: for the few flat keys properties mostly have, that is
+        faster than walking `parsed`.)"""
+        codec = self.codec.properties
         if not self.enabled or not codec.might_hold_pii(json_text):
             return json_text
         return orjson.dumps(codec.seal_document(parsed)).decode()

@@ -266,7 +266,7 @@ def _copy_events(
     rows = []
     for i, at in enumerate(times):
         receipt = {"email": email} if i % PII_EVERY == 0 else {}
-        props = codec.seal_json(
+        props = codec.properties.seal_json(
             orjson.dumps({"sku": f"sku-{i % 97}", "price": i % 50, "i": i, **receipt}).decode()
         )
         stamp = copytext.timestamp(int(at.timestamp() * 1000))

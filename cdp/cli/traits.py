@@ -28,7 +28,7 @@ def apply(
     settings = settings_for_command()
     try:
         definitions = load_traits(path)
-        check_pii_traits(definitions, settings.pii_traits)
+        check_pii_traits(definitions, settings.pii_names())
     except TraitDefinitionError as exc:
         raise fail(str(exc)) from None
     engine = create_engine(settings, pool_size=1)

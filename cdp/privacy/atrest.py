@@ -5,7 +5,9 @@
   without decrypting; its normalised value is stored beside it encrypted (`seal_identifier`),
   bound to the row by type and match value, with the id of the data key.
 - A PII value (a trait named like one of `Settings.pii_traits`, at any depth, in profile traits
-  or in the timeline's properties and context) is replaced by a *sealed* string,
+  or in the timeline's traits and context; an event property named like one of
+  `Settings.pii_property_names` in the timeline's properties of other events, via
+  `PiiCodec.properties`) is replaced by a *sealed* string,
   ``cdp:enc:v1:<key id>:<base64url of nonce, ciphertext and tag>`` of the value's JSON, so
   numbers, objects and lists come back as they were. Segments can test such a trait with
   ``exists`` only; its value is opaque to SQL.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -28,7 +31,7 @@ from cdp.identity import Identifier
 from cdp.privacy.crypto import KeyRing
 from cdp.privacy.errors import DecryptionFailed
 from cdp.privacy.hashing import Hasher
-from cdp.privacy.names import normal_name
+from cdp.privacy.names import PiiNames, normal_name
 
 __all__ = ["SEALED_PREFIX", "PiiCodec", "is_sealed", "sealed_key_id"]
 
@@ -67,13 +70,34 @@ def _name_pattern(names: Iterable[str]) -> re.Pattern[str] | None:
 
 
 class PiiCodec:
-    """Match values, sealing and opening under one key ring, hash key and list of PII names."""
+    """Match values, sealing and opening under one key ring, hash key and list of PII names.
 
-    def __init__(self, ring: KeyRing | None, hash_key: bytes, pii_names: Iterable[str]) -> None:
+    Its name tests and sealing use the PII trait names (`pii_names`); `properties` is the same
+    codec (same ring, hash and caches of matches) with the PII event property names
+    (`property_names`, by default the trait names), for the timeline's properties of track,
+    page, screen and alias events. `names` holds both lists."""
+
+    def __init__(
+        self,
+        ring: KeyRing | None,
+        hash_key: bytes,
+        pii_names: Iterable[str],
+        property_names: Iterable[str] | None = None,
+    ) -> None:
         self.ring = ring
         self._hash = Hasher(hash_key)
-        self._names = frozenset(normal_name(n) for n in pii_names)
-        self._finder = _name_pattern(self._names)
+        traits = list(pii_names)
+        self.names = PiiNames.of(traits, traits if property_names is None else property_names)
+        self._use(self.names.traits)
+        self.properties: PiiCodec = self
+        if self.names.properties != self.names.traits:
+            self.properties = copy.copy(self)
+            self.properties._use(self.names.properties)
+            self.properties.properties = self.properties
+
+    def _use(self, names: frozenset[str]) -> None:
+        self._names = names
+        self._finder = _name_pattern(names)
         self._known_names: dict[str, bool] = {}
 
     @property
@@ -81,7 +105,8 @@ class PiiCodec:
         return self.ring is not None
 
     def is_pii_name(self, name: str) -> bool:
-        """Whether `name` spells a PII trait; remembered, as the same few names recur in every
+        """Whether `name` spells a PII name of this codec (a trait's; an event property's for
+        `properties`); remembered, as the same few names recur in every
         document the processor seals (bounded by `NAME_CACHE_SIZE`)."""
         known = self._known_names.get(name)
         if known is None:

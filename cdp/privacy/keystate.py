@@ -26,10 +26,15 @@ HASH_CHECK_MESSAGE = b"cdp.pii.hash-key-check"
 
 
 def pii_codec(settings: Settings) -> PiiCodec:
-    """The codec `settings` describe: their keys, hash key and PII trait names."""
+    """The codec `settings` describe: their keys, hash key, PII trait and property names."""
     privacy = settings.privacy
     ring = KeyRing(privacy.data_key_bytes(), privacy.data_key_id) if privacy.encrypt_pii else None
-    return PiiCodec(ring, privacy.hash_key.get_secret_value().encode(), settings.pii_traits)
+    return PiiCodec(
+        ring,
+        privacy.hash_key.get_secret_value().encode(),
+        settings.pii_traits,
+        settings.pii_property_names(),
+    )
 
 
 def hash_check(settings: Settings) -> str:

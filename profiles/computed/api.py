@@ -7,7 +7,7 @@ Mounted next to `/v1/segments` behind the same bearer token; refusals are JSON `
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -18,12 +18,16 @@ from starlette.responses import Response
 from cdp.activation.api import SegmentApiError
 from cdp.audit import record_now
 from cdp.auth import Principal, Role, SegmentWriter, require
+from cdp.privacy.names import PiiNames
 from cdp.profiles.computed.catalog import AppliedTrait, apply_traits, delete_trait, list_traits
 from cdp.profiles.computed.errors import TraitDefinitionError
 from cdp.profiles.computed.model import TraitDefinition, parse_trait
 from cdp.profiles.computed.pii import check_pii_traits
 
 __all__ = ["computed_traits_router"]
+
+#: No name is PII (a router built without settings, in tests).
+NO_PII = PiiNames(frozenset(), frozenset())
 
 
 def _json(status: int, body: Any) -> Response:
@@ -66,10 +70,10 @@ def _delete(engine: Engine, name: str) -> bool:
 
 
 def computed_traits_router(
-    engine: Callable[[Request], Engine], pii_traits: Sequence[str] = ()
+    engine: Callable[[Request], Engine], pii_names: PiiNames = NO_PII
 ) -> APIRouter:
     """The routes; `engine(request)` gives the app's Postgres engine. A definition over a
-    property named in `pii_traits` is refused (`cdp.profiles.computed.pii`)."""
+    property `pii_names` says is PII is refused (`cdp.profiles.computed.pii`)."""
     router = APIRouter(prefix="/v1/computed-traits")
 
     async def audit(request: Request, principal: Principal, name: str, outcome: str) -> None:
@@ -84,7 +88,7 @@ def computed_traits_router(
 
     async def save(request: Request, principal: Principal, definition: TraitDefinition) -> Response:
         try:
-            check_pii_traits([definition], pii_traits)
+            check_pii_traits([definition], pii_names)
         except TraitDefinitionError as exc:
             raise SegmentApiError(400, "invalid_trait", str(exc)) from exc
         applied = await asyncio.to_thread(_apply, engine(request), definition)

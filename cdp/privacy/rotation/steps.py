@@ -25,6 +25,7 @@ from psycopg import Connection, sql
 from cdp.identity import Identifier
 from cdp.privacy.atrest import SEALED_PREFIX, PiiCodec, is_sealed
 from cdp.privacy.crypto import KeyRing
+from cdp.privacy.names import TRAIT_PAYLOADS
 from cdp.privacy.rotation.observability import RESEALED
 from cdp.privacy.rotation.reseal import reseal_blob, reseal_record, reseal_text, sealed_pattern
 from cdp.profiles.pii import PiiWriter
@@ -301,9 +302,12 @@ def _event_texts(
     work: Work, convert: bool, kind: str, name: str | None, properties: str, context: str
 ) -> tuple[tuple[str | None, str, str], int]:
     """A timeline row's name (an alias's previous id is PII), properties and context as they
-    are to be stored, and how many values that moved or sealed."""
+    are to be stored, and how many values that moved or sealed. Converting seals properties as
+    the processor does: by trait names for identify and group events (their traits), else by
+    property names (`PiiCodec.properties`)."""
     if convert:
-        new_p, new_c = work.codec.seal_json(properties), work.writer.seal_context(context)
+        codec = work.codec if kind in TRAIT_PAYLOADS else work.codec.properties
+        new_p, new_c = codec.seal_json(properties), work.writer.seal_context(context)
         changed = (new_p is not properties) + (new_c is not context)
         if kind == "alias" and name is not None and not is_sealed(name):
             name, changed = work.codec.seal_value(name), changed + 1

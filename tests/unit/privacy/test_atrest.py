@@ -257,3 +257,59 @@ def test_pii_codec_of_settings() -> None:
     plain = Identifier("email", "jane@example.com")
     assert off.match(plain) == plain
     assert on.open_value(on.seal_value("x")) == "x"
+
+
+# event property names (a product's name is not PII)
+
+PROPERTY_PII = ["email", "phone", "first_name", "last_name", "address"]
+
+
+def test_the_settings_codec_seals_properties_by_the_property_names() -> None:
+    settings = Settings()
+    assert settings.pii_property_names() == PROPERTY_PII
+    on = pii_codec(settings)
+    props = on.properties
+    assert props.ring is on.ring
+    assert on.is_pii_name("name")
+    assert not props.is_pii_name("name")
+    assert props.is_pii_name("E-Mail")
+    product = '{"name":"Blue Mug","price":12}'
+    assert not props.might_hold_pii(product)
+    assert props.seal_json(product) is product
+    sealed = orjson.loads(props.seal_json('{"name":"Blue Mug","billing":{"email":"a@b.c"}}'))
+    assert sealed["name"] == "Blue Mug"
+    assert is_sealed(sealed["billing"]["email"])
+    assert on.open_document(sealed) == {"name": "Blue Mug", "billing": {"email": "a@b.c"}}
+    assert is_sealed(on.seal_document({"name": "Jane"})["name"])
+
+
+def test_property_names_are_a_setting_of_their_own() -> None:
+    custom = Settings(pii_traits=["email", "name", "ssn"])
+    assert custom.pii_property_names() == ["email", "ssn"]
+    told = Settings(privacy={"pii_properties": ["name"]})
+    assert told.pii_property_names() == ["name"]
+    assert pii_codec(told).properties.is_pii_name("Name")
+    assert not pii_codec(told).properties.is_pii_name("email")
+    assert Settings(privacy={"pii_properties": []}).pii_property_names() == []
+    assert (
+        pii_codec(Settings(privacy={"pii_properties": []})).properties.seal_json(
+            '{"email":"a@b.c"}'
+        )
+        == '{"email":"a@b.c"}'
+    )
+
+
+def test_a_codec_without_property_names_seals_properties_as_traits() -> None:
+    c = codec()
+    assert c.properties is c
+
+
+@given(
+    st.dictionaries(st.sampled_from([*PII, "Name", "e_mail", "sku", "names"]), st.integers(0, 9))
+)
+def test_property_precheck_agrees_with_the_property_names(doc: dict[str, int]) -> None:
+    c = PiiCodec(KeyRing({"a": KEY_A}, "a"), HASH_KEY, PII, PROPERTY_PII)
+    props = {normal_name(n) for n in PROPERTY_PII}
+    expected = any(normal_name(k) in props for k in doc)
+    assert c.properties.might_hold_pii(orjson.dumps(doc).decode()) == expected
+    assert c.properties.holds_pii(doc) == expected

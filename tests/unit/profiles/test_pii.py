@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 
 from cdp.privacy.atrest import PiiCodec, is_sealed
 from cdp.privacy.crypto import KeyRing
+from cdp.profiles.apply import _timeline_rest
+from cdp.profiles.events import InEvent
 from cdp.profiles.pii import PiiWriter
 
 PII = ["email", "phone", "name", "first_name", "last_name", "address"]
@@ -102,3 +104,75 @@ def test_a_writer_in_clear_mode_stores_everything_as_it_came() -> None:
     text = '{"email":"jane@example.com"}'
     assert w.seal_properties(text, {"email": "jane@example.com"}) is text
     assert w.seal_context(text, {"email": "jane@example.com"}) is text
+
+
+# the timeline row: properties by the property names, traits and context by the trait names
+
+PROPERTY_PII = ["email", "phone", "first_name", "last_name", "address"]
+
+
+def property_writer() -> PiiWriter:
+    ring = KeyRing({"a": os.urandom(32)}, "a")
+    return PiiWriter(PiiCodec(ring, b"hash-key", PII, PROPERTY_PII))
+
+
+def in_event(kind: str, **parts: Any) -> InEvent:
+    properties = parts.pop("properties", {})
+    context = parts.pop("context", {})
+    return InEvent(
+        partition=0,
+        offset=0,
+        message_id="m1",
+        type=kind,
+        source_id="src",
+        user_id="u1",
+        anonymous_id=None,
+        event=parts.pop("event", None),
+        name=parts.pop("name", None),
+        group_id=parts.pop("group_id", None),
+        previous_id=None,
+        at=1_800_000_000_000,
+        received_at=1_800_000_000_000,
+        properties=properties,
+        traits=parts.pop("traits", {}),
+        context=context,
+        properties_json=orjson.dumps(properties).decode(),
+        context_json=orjson.dumps(context).decode(),
+    )
+
+
+def stored(event: InEvent, w: PiiWriter) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The properties and context of the event's timeline row."""
+    fields = _timeline_rest(event, w).split("\t")
+    return orjson.loads(fields[6]), orjson.loads(fields[7])
+
+
+def test_a_product_name_property_stays_clear_and_an_email_property_is_sealed() -> None:
+    w = property_writer()
+    product = {"product_id": "p1", "name": "Blue Mug", "price": 12}
+    viewed = in_event("track", event="Product Viewed", properties=product)
+    assert stored(viewed, w)[0] == product
+    assert _timeline_rest(viewed, w).split("\t")[6] == viewed.properties_json
+    order = {"products": [{"name": "Blue Mug"}], "email": "jane@example.com"}
+    props, _ = stored(in_event("track", event="Order Completed", properties=order), w)
+    assert props["products"] == [{"name": "Blue Mug"}]
+    assert is_sealed(props["email"])
+    assert w.codec.open_document(props) == order
+    page, _ = stored(in_event("page", name="Mug", properties={"name": "Mug", "phone": "1"}), w)
+    assert page["name"] == "Mug"
+    assert is_sealed(page["phone"])
+
+
+def test_identify_and_group_traits_and_context_traits_keep_name_sealed() -> None:
+    w = property_writer()
+    context = {"traits": {"name": "Jane Doe"}, "library": {"name": "analytics.js"}}
+    identify = in_event("identify", traits={"name": "Jane Doe", "plan": "pro"}, context=context)
+    traits, ctx = stored(identify, w)
+    assert is_sealed(traits["name"])
+    assert traits["plan"] == "pro"
+    assert is_sealed(ctx["traits"]["name"])
+    assert ctx["library"] == {"name": "analytics.js"}
+    group, _ = stored(in_event("group", group_id="acme", traits={"name": "Acme"}), w)
+    assert is_sealed(group["name"])
+    _, track_ctx = stored(in_event("track", event="X", context=context), w)
+    assert is_sealed(track_ctx["traits"]["name"])
