@@ -15,7 +15,7 @@ from cdp.privacy.atrest import PiiCodec
 from cdp.privacy.keystate import pii_codec
 from cdp.settings import Settings
 
-__all__ = ["codec_of", "identifier_row", "match", "seal"]
+__all__ = ["codec_of", "identifier_row", "match", "seal", "seal_properties"]
 
 
 def codec_of(settings: Settings) -> PiiCodec:
@@ -52,5 +52,12 @@ def identifier_row(
 
 
 def seal(settings: Settings, document: Any) -> Any:
-    """`document` with its PII-named values sealed, as profile traits and the timeline hold them."""
+    """`document` with its PII-named values sealed, as profile and group traits, the traits of
+    identify and group events and every event's context are stored."""
     return codec_of(settings).seal_document(document)
+
+
+def seal_properties(settings: Settings, document: Any) -> Any:
+    """`document` sealed as the properties of a track, page, screen or alias event are stored:
+    by the PII property names (`Settings.pii_property_names`; a product's ``name`` stays clear)."""
+    return codec_of(settings).properties.seal_document(document)

@@ -92,7 +92,7 @@ def seed(settings: Settings, persons: int, events_per_person: int = 3) -> None:
                         "INSERT INTO events (profile_id, message_id, type, name, event_time, "
                         "received_at, properties, context) VALUES (%s, %s, 'track', 'x', "
                         "to_timestamp(%s / 1000.0), now(), %s, %s)",
-                        (pid, f"m{n}-{e}", EVENT_MS[e % 2] + n, codec.seal_json(properties),
+                        (pid, f"m{n}-{e}", EVENT_MS[e % 2] + n, codec.properties.seal_json(properties),
                          codec.seal_json(context)),
                     )  # fmt: skip
                 previous = f"anon-{n}"

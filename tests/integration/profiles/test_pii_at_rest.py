@@ -11,13 +11,18 @@ import psycopg
 import pytest
 from pydantic import SecretStr
 
+from cdp.activation.operations import apply_definitions
 from cdp.activation.relay import OutboxRelay
+from cdp.activation.segments import parse_segment
+from cdp.db import create_engine
 from cdp.identity import Identifier
 from cdp.privacy.atrest import is_sealed
 from cdp.privacy.errors import PiiStateMismatch
 from cdp.privacy.hashing import subject_hash
 from cdp.privacy.keystate import pii_codec
 from cdp.privacy.suppression import add_suppressions
+from cdp.profiles.computed import apply_traits, parse_traits
+from cdp.profiles.computed.pii import check_pii_traits
 from cdp.profiles.service import check_pii_state_or_exit
 from cdp.settings import Settings
 from tests.integration.profiles.conftest import EventSender, RunningProcessor, query
@@ -278,3 +283,85 @@ def test_suppression_matches_the_stored_match_values(
     assert query(pipeline_settings, "SELECT id_hash, events FROM privacy_drops") == [
         (suppressed, 1)
     ]
+
+
+def test_a_product_name_is_stored_in_clear_and_a_segment_compares_it(
+    pipeline_settings: Settings, sender: EventSender, processed: Callable[[], None]
+) -> None:
+    """``properties.name`` of an e-commerce event is a product's: stored as it came, so a
+    segment and a computed trait can compare it, while the person's name and email (identify
+    traits, ``context.traits``) stay sealed."""
+    settings = pipeline_settings
+    slug = f"blue-mug-{settings.processor_group}"
+    viewed_mug = {"event": {"name": "Product Viewed", "where": [
+        {"property": "name", "op": "eq", "value": "Blue Mug"}
+    ]}}  # fmt: skip
+    top_product = {"name": "top_product", "kind": "most_frequent", "property": "name",
+                   "event": {"name": "Product Viewed"}}  # fmt: skip
+    engine = create_engine(settings, pool_size=1)
+    try:
+        apply_definitions(
+            settings, engine, [parse_segment({"slug": slug, "name": "M", "condition": viewed_mug})]
+        )
+        traits = parse_traits([top_product])
+        check_pii_traits(traits, settings.pii_names())
+        with engine.begin() as conn:
+            apply_traits(conn, traits)
+    finally:
+        engine.dispose()
+
+    def viewed(user: str, product: str, n: int) -> dict[str, object]:
+        return {
+            "type": "track",
+            "userId": user,
+            "event": "Product Viewed",
+            "properties": {"product_id": f"p{n}", "name": product, "price": 12},
+            "context": {"traits": {"name": "Jane Q Doe", "email": "jane.doe@example.com"}},
+            "messageId": f"pv{n}",
+            "timestamp": at(n),
+        }
+
+    with RunningProcessor(settings):
+        sender.send(
+            {
+                "type": "identify",
+                "userId": "user-jane-42",
+                "traits": {"email": "jane.doe@example.com", "name": "Jane Q Doe"},
+                "messageId": "pv0",
+                "timestamp": at(0),
+            },
+            viewed("user-jane-42", "Blue Mug", 1),
+            viewed("user-jane-42", "Blue Mug", 2),
+            viewed("user-jane-42", "Red Kettle", 3),
+            viewed("user-omar-7", "Red Kettle", 4),
+        )
+        processed()
+
+    jane = profile_of(settings, "user_id", "user-jane-42")
+    omar = profile_of(settings, "user_id", "user-omar-7")
+    assert jane is not None
+    assert omar is not None
+    stored = query(
+        settings,
+        "SELECT properties->>'name', context->'traits'->>'name' FROM events "
+        "WHERE type = 'track' ORDER BY message_id",
+    )
+    assert [name for name, _ in stored] == ["Blue Mug", "Blue Mug", "Red Kettle", "Red Kettle"]
+    assert all(is_sealed(person) for _, person in stored)
+    [(identify_name,)] = query(
+        settings, "SELECT properties->>'name' FROM events WHERE type = 'identify'"
+    )
+    assert is_sealed(identify_name)
+    [(profile_name,)] = query(settings, "SELECT traits->>'name' FROM profiles WHERE id = %s", jane)
+    assert is_sealed(profile_name)
+    text = stored_text(settings)
+    for clear in ("jane.doe@example.com", "Jane Q Doe", "user-jane-42"):
+        assert clear.lower() not in text.lower(), clear
+
+    members = query(settings, "SELECT profile_id FROM segment_memberships WHERE slug = %s", slug)
+    assert [m for (m,) in members] == [jane]
+    assert query(
+        settings,
+        "SELECT profile_id, value FROM computed_trait_values WHERE name = 'top_product' "
+        "ORDER BY profile_id",
+    ) == sorted([(jane, "Blue Mug"), (omar, "Red Kettle")])

@@ -26,7 +26,7 @@ from cdp.profiles import api_service
 from cdp.profiles.api import create_api
 from cdp.profiles.pii_state import PiiStateGate
 from cdp.settings import Privacy, Settings
-from tests.integration.pii import identifier_row, seal
+from tests.integration.pii import identifier_row, seal, seal_properties
 from tests.integration.profiles.conftest import TEMPLATE
 from tests.services import clone_database, drop_database
 
@@ -184,3 +184,32 @@ def test_the_state_is_checked_at_the_first_read_when_postgres_was_down_at_start(
     finally:
         down.dispose()
         up.dispose()
+
+
+def test_a_product_name_sealed_before_property_names_existed_still_reads_in_clear(
+    fresh: Settings,
+) -> None:
+    """Timelines written before `Settings.pii_property_names` hold a product's ``name``
+    sealed; it opens like any sealed string, beside one written in clear since."""
+    email = f"cy.{uuid.uuid4().hex[:8]}@example.com"
+    pid = seed(fresh, email)
+    product = {"name": "Blue Mug", "email": email}
+    old, new = seal(fresh, product), seal_properties(fresh, product)
+    assert old["name"].startswith(SEALED_PREFIX)
+    assert new["name"] == "Blue Mug"
+    assert new["email"].startswith(SEALED_PREFIX)
+    with psycopg.connect(fresh.database_dsn(), autocommit=True) as conn:
+        for n, properties in enumerate((old, new)):
+            conn.execute(
+                "INSERT INTO events (profile_id, message_id, type, name, event_time, "
+                "received_at, properties, context) VALUES (%s, %s, 'track', 'Product Viewed', "
+                "%s, %s, %s, '{}')",
+                (pid, f"pv-{n}", T0, T0, psycopg.types.json.Jsonb(properties)),
+            )
+
+    with TestClient(create_api(fresh)) as client:
+        events = client.get(f"/v1/profiles/email:{email}/events", headers=AUTH)
+
+    assert events.status_code == 200, events.text
+    viewed = [e["properties"] for e in events.json()["events"] if e["type"] == "track"]
+    assert viewed == [product, product]

@@ -19,7 +19,7 @@ from cdp.privacy.crypto import KeyRing
 from cdp.privacy.errors import DecryptionFailed, UnknownDataKey
 from cdp.privacy.rotation.census import SEALED_COLUMNS
 from cdp.privacy.rotation.reseal import reseal_record, reseal_text, sealed_pattern
-from cdp.privacy.rotation.steps import KEYED
+from cdp.privacy.rotation.steps import KEYED, Work, _event_texts
 from cdp.schemas import PROFILE_CHANGE, Codec
 from cdp.schemas.catalog import ManifestCatalog
 
@@ -129,3 +129,29 @@ def test_every_json_and_binary_column_is_visited_or_known_to_hold_no_sealed_valu
     }
     assert found == visited | set(NOT_SEALED)
     assert {t for t, _ in visited} <= set(SEALED_COLUMNS)
+
+
+def test_converting_a_timeline_row_seals_as_the_processor_does() -> None:
+    """A legacy database kept in clear: track properties by the property names (a product's
+    ``name`` stays clear), identify traits and every context by the trait names."""
+    ring = KeyRing({"new": KEYS["new"]}, "new")
+    work = Work(
+        PiiCodec(ring, b"hash", PII, ["email", "phone", "address"]), Codec(ManifestCatalog())
+    )
+    context = orjson.dumps({"traits": {"name": "Jane"}, "library": {"name": "analytics.js"}})
+    product = orjson.dumps({"name": "Blue Mug", "email": "a@b.c"}).decode()
+    (_, props, ctx), changed = _event_texts(
+        work, True, "track", "Viewed", product, context.decode()
+    )
+    assert changed == 2
+    stored = orjson.loads(props)
+    assert stored["name"] == "Blue Mug"
+    assert is_sealed(stored["email"])
+    assert is_sealed(orjson.loads(ctx)["traits"]["name"])
+    assert orjson.loads(ctx)["library"] == {"name": "analytics.js"}
+    (_, traits, _), _ = _event_texts(work, True, "identify", None, '{"name":"Jane"}', "{}")
+    assert is_sealed(orjson.loads(traits)["name"])
+    clear = '{"name":"Blue Mug"}'
+    (_, same, _), none = _event_texts(work, True, "page", "Mug", clear, "{}")
+    assert same is clear
+    assert none == 0
