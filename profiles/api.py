@@ -227,7 +227,9 @@ def create_api(settings: Settings) -> FastAPI:
 
     Every `/v1` route declares the role it needs with `cdp.auth.require`.
     """
-    mask = PiiMask.of(settings.pii_traits, settings.pii_identifier_types)
+    mask = PiiMask.of(
+        settings.pii_traits, settings.pii_identifier_types, settings.pii_property_names()
+    )
     codec = pii_codec(settings)
 
     @asynccontextmanager

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from cdp.privacy.names import normal_name
+from cdp.privacy.names import TRAIT_PAYLOADS, normal_name
 
 __all__ = ["MASK", "PiiMask", "mask_value"]
 
@@ -59,26 +59,51 @@ def mask_value(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class PiiMask:
-    """Which trait names and identifier types are PII (from settings), and masking by them."""
+    """Which trait names, event property names and identifier types are PII (from settings),
+    and masking by them. `property_names` None: the trait names."""
 
     names: frozenset[str]
     identifier_types: frozenset[str]
+    property_names: frozenset[str] | None = None
 
     @classmethod
-    def of(cls, trait_names: Iterable[str], identifier_types: Iterable[str]) -> PiiMask:
-        return cls(frozenset(normal_name(n) for n in trait_names), frozenset(identifier_types))
+    def of(
+        cls,
+        trait_names: Iterable[str],
+        identifier_types: Iterable[str],
+        property_names: Iterable[str] | None = None,
+    ) -> PiiMask:
+        return cls(
+            frozenset(normal_name(n) for n in trait_names),
+            frozenset(identifier_types),
+            None if property_names is None else frozenset(normal_name(n) for n in property_names),
+        )
 
     def document(self, value: Any) -> Any:
         """`value` with the value under every PII-named key masked, at any depth."""
-        if isinstance(value, dict):
-            return {
-                k: mask_value(v) if normal_name(str(k)) in self.names else self.document(v)
-                for k, v in value.items()
-            }
-        if isinstance(value, list):
-            return [self.document(v) for v in value]
-        return value
+        return _masked(value, self.names)
+
+    def event_properties(self, event_type: str | None, value: Any) -> Any:
+        """A timeline event's properties masked as they are sealed at rest: by the trait names
+        for identify and group events (their traits), by the property names for others (a
+        product's ``name`` is shown), by both when the type is not known."""
+        if self.property_names is None or event_type in TRAIT_PAYLOADS:
+            return _masked(value, self.names)
+        if event_type is None:
+            return _masked(value, self.names | self.property_names)
+        return _masked(value, self.property_names)
 
     def identifier(self, id_type: str, value: str) -> str:
         """An identifier's value, masked when its type is PII."""
         return str(mask_value(value)) if id_type in self.identifier_types else value
+
+
+def _masked(value: Any, names: frozenset[str]) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: mask_value(v) if normal_name(str(k)) in names else _masked(v, names)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_masked(v, names) for v in value]
+    return value

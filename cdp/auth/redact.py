@@ -12,8 +12,9 @@ __all__ = ["redact"]
 def redact(body: dict[str, Any], mask: PiiMask) -> dict[str, Any]:
     """`body` with PII masked in every part an answer can carry.
 
-    Traits, computed traits, group traits and event properties and context are masked by trait
-    name; identifier values by their type. Other fields (an event's ``name`` is the event's, not a
+    Traits, computed traits, group traits and event context are masked by trait name, event
+    properties by property name (trait name for identify and group events; `PiiMask`);
+    identifier values by their type. Other fields (an event's ``name`` is the event's, not a
     person's) are left alone, which is why the masking is per part and not over the whole body.
     """
     out = dict(body)
@@ -28,7 +29,7 @@ def redact(body: dict[str, Any], mask: PiiMask) -> dict[str, Any]:
         out["events"] = [
             {
                 **e,
-                "properties": mask.document(e["properties"]),
+                "properties": mask.event_properties(e.get("type"), e["properties"]),
                 "context": mask.document(e["context"]),
             }
             for e in out["events"]

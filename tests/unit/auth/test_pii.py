@@ -107,3 +107,25 @@ def test_a_pii_trait_never_survives_and_other_keys_are_untouched(
     for key, value in doc.items():
         if key.lower().replace("_", "").replace("-", "").replace(" ", "") not in MASK_OF.names:
             assert masked[key] == MASK_OF.document(value)
+
+
+def test_event_properties_are_masked_by_the_property_names() -> None:
+    """A product's ``name`` is not PII in a track event's properties (it is stored in clear);
+    an identify event's ``name`` trait, and a ``name`` in context traits, are."""
+    mask = PiiMask.of(["email", "name"], ["email"], ["email"])
+    body: dict[str, Any] = {
+        "events": [
+            {
+                "type": "track",
+                "properties": {"name": "Blue Mug", "email": "a@b.co"},
+                "context": {"traits": {"name": "Jo"}},
+            },
+            {"type": "identify", "properties": {"name": "Jo"}, "context": {}},
+            {"properties": {"name": "Jo"}, "context": {}},
+        ],
+    }
+    track, identify, untyped = redact(body, mask)["events"]
+    assert track["properties"] == {"name": "Blue Mug", "email": "a***@b.co"}
+    assert track["context"] == {"traits": {"name": MASK}}
+    assert identify["properties"] == {"name": MASK}
+    assert untyped["properties"] == {"name": MASK}
