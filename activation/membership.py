@@ -334,27 +334,41 @@ def write_outbox(
     emitted = _emitted(conn, changes)
     now_ms = int(time.time() * 1000)
     lines: list[str] = []
+    append = lines.append
+    topics: dict[str, tuple[str, tuple[Sequence[str], Sequence[str]]]] = {}
+    carried: dict[tuple[tuple[Sequence[str], Sequence[str]], int], tuple[str, list[str]]] = {}
+    keys: dict[int, str] = {}
     for change, change_id in zip(changes, change_ids(len(changes)), strict=True):
-        segment = change.segment
-        traits, identifiers = emitted[
-            segment.definition.emit.traits, segment.definition.emit.identifiers
-        ].get(change.profile_id, ({}, []))
+        segment, pid = change.segment, change.profile_id
+        found = topics.get(segment.slug)
+        if found is None:
+            emit = segment.definition.emit
+            found = topics[segment.slug] = (
+                segment.definition.topic,
+                (emit.traits, emit.identifiers),
+            )
+        topic, emits = found
+        traits = carried.get((emits, pid))
+        if traits is None:
+            subset, identifiers = emitted[emits].get(pid, ({}, []))
+            traits = carried[emits, pid] = (orjson.dumps(subset).decode(), identifiers)
+        key = keys.get(pid)
+        if key is None:
+            key = keys[pid] = _bytea(str(pid).encode())
         record = {
             "change_id": change_id,
             "segment": segment.slug,
             "segment_version": segment.version,
-            "profile_id": change.profile_id,
+            "profile_id": pid,
             "change": change.change,
             "at": now_ms,
-            "traits": orjson.dumps(traits).decode(),
-            "identifiers": identifiers,
+            "traits": traits[0],
+            "identifiers": traits[1],
             "reason": reason,
         }
         value = _bytea(codec.encode(MEMBERSHIP_CHANGE, record))
-        key = _bytea(str(change.profile_id).encode())
-        lines.append(f"{membership_topic}\t{key}\t{value}\n")
-        tombstone = change.change != "entered"
-        lines.append(f"{segment.definition.topic}\t{key}\t{NULL if tombstone else value}\n")
+        append(f"{membership_topic}\t{key}\t{value}\n")
+        append(f"{topic}\t{key}\t{value if change.change == 'entered' else NULL}\n")
     with conn.cursor() as cur, cur.copy("COPY outbox (topic, key, value) FROM STDIN") as copy:
         copy.write("".join(lines))
     notify_outbox(conn)
