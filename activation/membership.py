@@ -328,16 +328,18 @@ def write_outbox(
     reason: str,
 ) -> None:
     """Queue each change for the relay, in order: to the membership topic, and to the segment's
-    topic (an exit is a tombstone there). One COPY for all the rows."""
+    topic (an exit is a tombstone there). One COPY for all the rows, in the binary format: the
+    keys and values go as they are, where the text format has them hex-encoded and decoded again
+    (a third of the COPY's Postgres CPU, two rows per change)."""
     if not changes:
         return
     emitted = _emitted(conn, changes)
     now_ms = int(time.time() * 1000)
-    lines: list[str] = []
-    append = lines.append
+    rows: list[tuple[str, bytes, bytes | None]] = []
+    append = rows.append
     topics: dict[str, tuple[str, tuple[Sequence[str], Sequence[str]]]] = {}
     carried: dict[tuple[tuple[Sequence[str], Sequence[str]], int], tuple[str, list[str]]] = {}
-    keys: dict[int, str] = {}
+    keys: dict[int, bytes] = {}
     for change, change_id in zip(changes, change_ids(len(changes)), strict=True):
         segment, pid = change.segment, change.profile_id
         found = topics.get(segment.slug)
@@ -354,7 +356,7 @@ def write_outbox(
             traits = carried[emits, pid] = (orjson.dumps(subset).decode(), identifiers)
         key = keys.get(pid)
         if key is None:
-            key = keys[pid] = _bytea(str(pid).encode())
+            key = keys[pid] = str(pid).encode()
         record = {
             "change_id": change_id,
             "segment": segment.slug,
@@ -366,11 +368,16 @@ def write_outbox(
             "identifiers": traits[1],
             "reason": reason,
         }
-        value = _bytea(codec.encode(MEMBERSHIP_CHANGE, record))
-        append(f"{membership_topic}\t{key}\t{value}\n")
-        append(f"{topic}\t{key}\t{value if change.change == 'entered' else NULL}\n")
-    with conn.cursor() as cur, cur.copy("COPY outbox (topic, key, value) FROM STDIN") as copy:
-        copy.write("".join(lines))
+        value = codec.encode(MEMBERSHIP_CHANGE, record)
+        append((membership_topic, key, value))
+        append((topic, key, value if change.change == "entered" else None))
+    with (
+        conn.cursor() as cur,
+        cur.copy("COPY outbox (topic, key, value) FROM STDIN (FORMAT BINARY)") as copy,
+    ):
+        copy.set_types(["text", "bytea", "bytea"])
+        for row in rows:
+            copy.write_row(row)
     notify_outbox(conn)
 
 
@@ -446,12 +453,3 @@ def array_text(ids: list[int]) -> str:
     """`ids` as Postgres array text: psycopg adapts a list at about 3 µs per element in
     Python, joining the text takes a tenth of that."""
     return "{" + ",".join(map(str, ids)) + "}"
-
-
-#: NULL in COPY's text format.
-NULL = "\\N"
-
-
-def _bytea(value: bytes) -> str:
-    """A bytea in COPY's text format (hex form; its backslash escaped)."""
-    return "\\\\x" + value.hex()
