@@ -100,7 +100,10 @@ def test_plain_value_equals_the_function(
 
 
 SCALARS = st.one_of(
-    st.text(max_size=4), st.integers(-3, 12), st.booleans(), st.floats(allow_nan=False, allow_infinity=False, width=32)
+    st.text(max_size=4),
+    st.integers(-3, 12),
+    st.booleans(),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
 )
 NUMBERS = st.one_of(
     st.none(),
