@@ -12,7 +12,7 @@ checks it against Postgres).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -57,6 +57,11 @@ from cdp.db.tables import computed_trait_values, events, group_members, groups, 
 
 __all__ = [
     "NOW",
+    "SharedEvents",
+    "event_depth",
+    "event_key",
+    "event_leaves",
+    "event_times",
     "live_members_query",
     "membership_condition",
     "next_boundary",
@@ -69,13 +74,62 @@ TIMESTAMPTZ = TIMESTAMP(timezone=True)
 NOW = sa.bindparam("now", value=datetime(1970, 1, 1, tzinfo=UTC), type_=TIMESTAMPTZ)
 _MICROSECOND = timedelta(microseconds=1)
 Comparison = TraitCondition | GroupCondition | PropertyCondition | ComputedCondition
+#: Per `event_key`, a column (of a relation the caller joins to `profiles`) holding that
+#: profile's `event_times` of the key, at least `event_depth` deep for every leaf reading it.
+SharedEvents = Mapping[str, ColumnElement[Any]]
 
 
-def membership_condition(defn: SegmentDefinition, now: datetime | None) -> ColumnElement[bool]:
+def membership_condition(
+    defn: SegmentDefinition, now: datetime | None, shared: SharedEvents | None = None
+) -> ColumnElement[bool]:
     """Whether a `profiles` row satisfies `defn` at `now` (timezone-aware), as a boolean
     expression correlated to `cdp.db.tables.profiles`; never NULL. It does not look at
-    `merged_into`: see `live_members_query`. With `now` None, the time is the `NOW` parameter."""
-    return _Compiler(now).condition(defn.condition)
+    `merged_into`: see `live_members_query`. With `now` None, the time is the `NOW` parameter.
+    Event leaves whose `event_key` is in `shared` read the event times there instead of the
+    timeline (same answer, see `event_times`)."""
+    return _Compiler(now, shared).condition(defn.condition)
+
+
+def event_leaves(node: Condition) -> Iterator[EventSpec]:
+    """The event leaves under `node`, depth first."""
+    if isinstance(node, All | AnyOf):
+        for child in node.conditions:
+            yield from event_leaves(child)
+    elif isinstance(node, Not):
+        yield from event_leaves(node.condition)
+    elif isinstance(node, EventLeaf):
+        yield node.event
+
+
+def event_key(spec: EventSpec) -> str:
+    """What decides which events an event leaf counts (all but its count): leaves with the same
+    key, in one segment or several, can share one read of the timeline (`event_times`)."""
+    return spec.model_dump_json(exclude={"at_least", "at_most", "exactly"})
+
+
+def event_depth(spec: EventSpec) -> int:
+    """How many of the newest matching events the leaf's membership and boundary look at: it
+    asks whether there are more than n, and for the (n+1)-th newest, for n below this."""
+    if spec.at_least is not None:
+        return spec.at_least
+    return (spec.at_most if spec.at_most is not None else spec.exactly or 0) + 1
+
+
+def event_times(spec: EventSpec, now: datetime | None, depth: int) -> ColumnElement[Any]:
+    """The times of the `depth` newest events `spec` counts (newest first; ties in any order,
+    as only the times are read), as a timestamptz array correlated to `profiles`, never NULL.
+
+    Leaves of `spec`'s key with `event_depth` at most `depth` read their answer from it: more
+    than n events is `cardinality > n`, the (n+1)-th newest is element n+1 (NULL past the end),
+    exactly what the timeline subqueries (OFFSET n LIMIT 1) give."""
+    compiler = _Compiler(now)
+    newest = (
+        sa.select(events.c.event_time)
+        .where(*compiler.event_filters(spec))
+        .order_by(events.c.event_time.desc())
+        .limit(depth)
+    )
+    return sa.func.array(newest.scalar_subquery(), type_=ARRAY(TIMESTAMPTZ))
 
 
 def live_members_query(
@@ -100,7 +154,9 @@ def property_condition(
     return _Compiler(now).compare(_get(properties, cond.property), cond)
 
 
-def next_boundary(defn: SegmentDefinition, now: datetime | None) -> ColumnElement[datetime] | None:
+def next_boundary(
+    defn: SegmentDefinition, now: datetime | None, shared: SharedEvents | None = None
+) -> ColumnElement[datetime] | None:
     """Per profile, the earliest instant after `now` at which time alone changes a leaf of `defn`.
 
     A correlated timestamptz expression over `profiles`, NULL when no leaf will ever change on its
@@ -112,9 +168,9 @@ def next_boundary(defn: SegmentDefinition, now: datetime | None) -> ColumnElemen
     next boundary). A `within` leaf changes when the event that decides its count leaves the window
     (the k-th newest for `at_least: k`, the (k+1)-th for `at_most: k`); a `days_ago` comparison when
     the moving threshold crosses the stored time. Instants from the year 9999 on are not reported.
-    With `now` None, the time is the `NOW` parameter.
+    With `now` None, the time is the `NOW` parameter; `shared` as for `membership_condition`.
     """
-    compiler = _Compiler(now)
+    compiler = _Compiler(now, shared)
     found = list(compiler.boundaries(defn.condition))
     if not found:
         return None
@@ -207,8 +263,12 @@ class _Compiler:
     """Compiles conditions evaluated at `now`, or at the `NOW` parameter when `now` is None
     (instants relative to it are then computed by Postgres, exactly: intervals of microseconds)."""
 
-    def __init__(self, now: datetime | None) -> None:
+    def __init__(self, now: datetime | None, shared: SharedEvents | None = None) -> None:
         self.now_us = None if now is None else epoch_us(now)
+        self.shared: SharedEvents = shared or {}
+
+    def shared_times(self, spec: EventSpec) -> ColumnElement[Any] | None:
+        return self.shared.get(event_key(spec)) if self.shared else None
 
     def now(self) -> ColumnElement[datetime]:
         return NOW if self.now_us is None else _instant(self.now_us)
@@ -330,9 +390,12 @@ class _Compiler:
         return found
 
     def event(self, spec: EventSpec) -> ColumnElement[bool]:
-        filters = self.event_filters(spec)
+        times = self.shared_times(spec)
+        filters = self.event_filters(spec) if times is None else []
 
         def has_more_than(n: int) -> ColumnElement[bool]:
+            if times is not None:
+                return sa.func.cardinality(times, type_=sa.Integer) > n
             return sa.exists(sa.select(sa.literal(1)).where(*filters).offset(n).limit(1))
 
         if spec.at_least is not None:
@@ -373,11 +436,14 @@ class _Compiler:
         )
 
     def event_boundary(self, spec: EventSpec, within: Window) -> ColumnElement[datetime]:
-        filters = self.event_filters(spec)
+        times = self.shared_times(spec)
+        filters = self.event_filters(spec) if times is None else []
         window = _interval(within.delta // _MICROSECOND)
 
         def newest(n: int) -> ColumnElement[datetime]:
             """The event time of the (n+1)-th newest matching event in the window, or NULL."""
+            if times is not None:
+                return sa.cast(times[n + 1], TIMESTAMPTZ)
             return (
                 sa.select(events.c.event_time)
                 .where(*filters)

@@ -317,8 +317,31 @@ computed_traits = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
 )
 
-#: The value of a configured computed trait from its aggregate state (see migration 0008).
-TRAIT_VALUE = "cdp_trait_value(kind, n, total, low, high, first_value, last_value, counts)"
+_STATE_VALUE = "cdp_trait_value(kind, n, total, low, high, first_value, last_value, counts)"
+
+
+def _finite(column: str, value: str) -> str:
+    return (
+        f"CASE WHEN {column} > '-Infinity' AND {column} < 'Infinity' "
+        f"THEN ({value})::text::jsonb ELSE {_STATE_VALUE} END"
+    )
+
+
+#: The value of a configured computed trait from its aggregate state (see migrations 0008, 0010).
+TRAIT_VALUE = (
+    "CASE kind"
+    " WHEN 'counter' THEN n::text::jsonb"
+    f" WHEN 'sum' THEN {_finite('total', 'total')}"
+    f" WHEN 'avg' THEN {_finite('total', 'trim_scale(round(total / nullif(n, 0), 10))')}"
+    f" WHEN 'min' THEN {_finite('low', 'low')}"
+    f" WHEN 'max' THEN {_finite('high', 'high')}"
+    " WHEN 'first' THEN first_value"
+    " WHEN 'last' THEN last_value"
+    " WHEN 'unique_count' THEN"
+    " coalesce(jsonb_array_length(jsonb_path_query_array(counts, '$.*')), 0)::text::jsonb"
+    " WHEN 'most_frequent' THEN cdp_most_frequent(counts)"
+    f" ELSE {_STATE_VALUE} END"
+)
 
 computed_trait_values = sa.Table(
     "computed_trait_values",
@@ -340,7 +363,11 @@ computed_trait_values = sa.Table(
     sa.Column("expires_at", sa.DateTime(timezone=True)),
     sa.Column("value", JSONB, sa.Computed(TRAIT_VALUE, persisted=True)),
     sa.Index("computed_trait_values_name", "name"),
-    sa.Index("computed_trait_values_expires", "expires_at"),
+    sa.Index(
+        "computed_trait_values_expires",
+        "expires_at",
+        postgresql_where=sa.text("expires_at IS NOT NULL"),
+    ),
 )
 
 pii_state = sa.Table(
