@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0009"  # TEMPORARY: 0010 comes from another branch; the lead re-chains to "0010"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
