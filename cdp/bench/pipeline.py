@@ -51,6 +51,7 @@ from cdp.bench.pipeline_report import (
 )
 from cdp.bench.processor import ProcessorProcess
 from cdp.bench.quality import pair_counts
+from cdp.bench.repeats import median_run
 from cdp.bench.report import machine_info
 from cdp.bench.scraper import MetricsScraper
 from cdp.bench.stats import CpuSample, cpu_shares, percentile, sample_cpu
@@ -115,6 +116,9 @@ class PipelineOptions:
     """Synthetic computed traits defined for that second run."""
     compare_encryption: bool = False
     """Run the throughput again with PII encryption off, against the first run's (on)."""
+    repeat: int = 1
+    """Throughput runs of each side (the plain run and every comparison asked for), taken in
+    turn; each side is reported by its median run (`cdp.bench.repeats`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,23 +189,21 @@ def _run(
             label, options, settings, records, home, run_id, watched, external, variant
         )
 
-    defined = None
-    if options.segments or options.computed_traits:
-        announce(
-            f"again with {options.segments} segments and {options.computed_traits} computed traits ..."
-        )
-        defined = again("defined", defining(options))
-        announce(f"{defined.events_per_s:,.0f} events/s with them")
-    observed = None
-    if options.metrics:
-        announce("again with metrics served and scraped every second ...")
-        observed = again("metrics", observing)
-        announce(f"{observed.events_per_s:,.0f} events/s with them")
-    in_clear = None
-    if options.compare_encryption:
-        announce("again with PII encryption off ...")
-        in_clear = again("clear", in_clear_of(settings))
-        announce(f"{in_clear.events_per_s:,.0f} events/s in clear")
+    sides = _comparisons(options, settings)
+    runs: dict[str, list[ThroughputResult]] = {"plain": [throughput], **{s: [] for s in sides}}
+    for turn in range(options.repeat):
+        if turn:
+            announce(f"again as the first run ({turn + 1} of {options.repeat}) ...")
+            runs["plain"].append(again(f"plain{turn}", _unchanged))
+            announce(f"{runs['plain'][-1].events_per_s:,.0f} events/s")
+        for side, (what, variant) in sides.items():
+            announce(f"again {what} ...")
+            runs[side].append(again(f"{side}{turn}", variant))
+            announce(f"{runs[side][-1].events_per_s:,.0f} events/s {what}")
+    throughput = median_run(runs["plain"])
+    defined = median_run(runs["defined"]) if "defined" in runs else None
+    observed = median_run(runs["metrics"]) if "metrics" in runs else None
+    in_clear = median_run(runs["clear"]) if "clear" in runs else None
     announce("timing the COPY + upsert ceiling ...")
     ceiling = measure_ceiling(settings, workload, settings.processor_batch_max)
     latency = None
@@ -236,6 +238,7 @@ def _run(
             "computed_traits": options.computed_traits,
             "metrics": options.metrics,
             "compare_encryption": options.compare_encryption,
+            "repeat": options.repeat,
             "encrypt_pii": settings.privacy.encrypt_pii,
         },
         workload={
@@ -282,6 +285,26 @@ def _measure_variant(
         return measure_throughput(
             phased, len(records), produce_s, logs, watched, options.processors
         )
+
+
+def _comparisons(
+    options: PipelineOptions, settings: Settings
+) -> dict[str, tuple[str, Callable[[Settings], Settings]]]:
+    """The variants asked for, by label: what each is (for the progress lines) and how it
+    makes its settings."""
+    sides: dict[str, tuple[str, Callable[[Settings], Settings]]] = {}
+    if options.segments or options.computed_traits:
+        what = f"with {options.segments} segments and {options.computed_traits} computed traits"
+        sides["defined"] = (what, defining(options))
+    if options.metrics:
+        sides["metrics"] = ("with metrics served and scraped every second", observing)
+    if options.compare_encryption:
+        sides["clear"] = ("with PII encryption off", in_clear_of(settings))
+    return sides
+
+
+def _unchanged(fresh: Settings) -> Settings:
+    return fresh
 
 
 def defining(options: PipelineOptions) -> Callable[[Settings], Settings]:

@@ -52,6 +52,9 @@ class ThroughputResult:
     rss_end: int
     cpu: dict[str, float]
     batches: int | None = None
+    runs: tuple[float, ...] = ()
+    """Events/s of every run of this side when it was measured more than once (`--repeat`):
+    this result is then their median run (`cdp.bench.repeats.median_run`)."""
 
     @property
     def events_per_s(self) -> float:
@@ -180,6 +183,7 @@ class PipelineReport:
                     "end": round(t.rss_end / MIB, 1),
                 },
                 "cpu_cores": rounded(t.cpu, 3),
+                **_runs_json(t),
             },
             "latency": None if self.latency is None else _latency_json(self.latency),
             "defined": None if self.defined is None else _defined_json(t, self.defined),
@@ -225,6 +229,7 @@ def _defined_json(base: ThroughputResult, defined: ThroughputResult) -> dict[str
         "measured_events": defined.measured_events,
         "measured_s": round(defined.measured_s, 3),
         "cpu_cores": rounded(defined.cpu, 3),
+        **_runs_json(defined),
         "cpu_s_per_1000_events": {
             name: {
                 "without": round(base.cpu_s_per_1000(name), 4),
@@ -245,7 +250,13 @@ def _encryption_json(clear: ThroughputResult, encrypted: ThroughputResult) -> di
         "goal_max_slowdown": GOAL_ENCRYPTION_SLOWDOWN,
         "off_measured_events": clear.measured_events,
         "off_cpu_cores": rounded(clear.cpu, 3),
+        **{f"off_{k}": v for k, v in _runs_json(clear).items()},
     }
+
+
+def _runs_json(result: ThroughputResult) -> dict[str, object]:
+    """The events/s of each run of a repeated side; nothing for a single run."""
+    return {"runs_events_per_s": [round(r, 1) for r in result.runs]} if result.runs else {}
 
 
 def _latency_json(latency: LatencyResult) -> dict[str, object]:
@@ -278,6 +289,7 @@ def _rows(report: PipelineReport) -> list[tuple[str, str]]:
     rows = [
         ("end-to-end events/s", f"{t.events_per_s:,.0f}  "
                                 + verdict(goals["events_per_s"], f"{GOAL_EVENTS_PER_S:,}")),
+        *_runs_rows("  runs (median shown)", t),
         ("  measured", f"{t.measured_events:,} events in {t.measured_s:.2f} s"
                        f" (of {t.events:,}; produced beforehand in {t.produce_s:.1f} s)"),
         ("processor RSS first / peak / end", " / ".join(
@@ -293,6 +305,7 @@ def _rows(report: PipelineReport) -> list[tuple[str, str]]:
         rows += [
             (f"with {o['segments']} segments, {o['computed_traits']} computed traits",
              f"{d.events_per_s:,.0f} events/s ({slower:+.1%} slower; goal at most 20%)"),
+            *_runs_rows("  runs with them", d),
             *[(f"  CPU-s per 1,000 events, {name}",
                f"{t.cpu_s_per_1000(name):.3f} without, {d.cpu_s_per_1000(name):.3f} with")
               for name in ("processor", "postgres")],
@@ -303,6 +316,7 @@ def _rows(report: PipelineReport) -> list[tuple[str, str]]:
         rows += [
             ("with metrics served, scraped every 1 s",
              f"{m.events_per_s:,.0f} events/s ({slower:+.1%} slower; goal under 5%)"),
+            *_runs_rows("  runs with them", m),
             *[(f"  CPU-s per 1,000 events, {name}",
                f"{t.cpu_s_per_1000(name):.3f} without, {m.cpu_s_per_1000(name):.3f} with")
               for name in ("processor", "postgres")],
@@ -313,6 +327,7 @@ def _rows(report: PipelineReport) -> list[tuple[str, str]]:
             ("PII encryption off / on",
              f"{off.events_per_s:,.0f} / {t.events_per_s:,.0f} events/s ({slower:+.1%} slower)  "
              + verdict(goals["encryption_slowdown"], f"at most {GOAL_ENCRYPTION_SLOWDOWN:.0%}")),
+            *_runs_rows("  runs in clear", off),
             *[(f"  CPU-s per 1,000 events, {name}",
                f"{off.cpu_s_per_1000(name):.3f} off, {t.cpu_s_per_1000(name):.3f} on")
               for name in ("processor", "postgres")],
@@ -346,6 +361,12 @@ def _rows(report: PipelineReport) -> list[tuple[str, str]]:
         ("machine", f"{report.machine['nproc']} cores, Python {report.machine['python']}"),
     ]  # fmt: skip
     return rows
+
+
+def _runs_rows(label: str, result: ThroughputResult) -> list[tuple[str, str]]:
+    if not result.runs:
+        return []
+    return [(label, ", ".join(f"{r:,.0f}" for r in result.runs) + " events/s")]
 
 
 def _ms(value: float | None) -> str:

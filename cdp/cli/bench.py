@@ -96,6 +96,13 @@ def pipeline(
             help="Another throughput run with PII encryption off, compared with the first (on)."
         ),
     ] = False,
+    repeat: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Throughput runs of each side of the comparisons, in turn; each side's median.",
+        ),
+    ] = 1,
 ) -> None:
     """Synthetic customers through Kafka and the processor: events/s, latency, RSS, identity
     precision/recall, and the COPY + upsert ceiling of the same Postgres."""
@@ -116,6 +123,7 @@ def pipeline(
         computed_traits,
         metrics,
         compare_encryption=compare_encryption,
+        repeat=repeat,
     )
     status = Console(stderr=True)
     try:

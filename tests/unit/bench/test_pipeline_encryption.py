@@ -1,10 +1,12 @@
-"""The pipeline report's PII encryption comparison (`cdp bench pipeline --compare-encryption`)."""
+"""The pipeline report's PII encryption comparison (`cdp bench pipeline --compare-encryption`),
+and sides measured more than once (`--repeat`)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import pytest
 from rich.console import Console
 
 from cdp.bench.pipeline_report import (
@@ -15,6 +17,7 @@ from cdp.bench.pipeline_report import (
     render_pipeline_table,
 )
 from cdp.bench.quality import PairCounts
+from cdp.bench.repeats import median_run
 
 
 def throughput(events_per_s: float, processor_cores: float) -> ThroughputResult:
@@ -68,3 +71,30 @@ def test_not_run_leaves_no_goal_and_no_rows() -> None:
     text = console.export_text()
     assert "PII encryption off / on" in text
     assert "10,000 / 9,000 events/s (+10.0% slower)" in text
+
+
+def test_repeated_sides_report_their_median_run_and_every_run() -> None:
+    runs = [throughput(9_000, 0.9), throughput(8_000, 0.7), throughput(9_500, 0.8)]
+    median = median_run(runs)
+    assert median.events_per_s == 9_000
+    assert median.cpu["processor"] == 0.9  # the median run's own figures, not a mix
+    assert median.runs == (9_000.0, 8_000.0, 9_500.0)
+    assert median_run(runs[:2]).events_per_s == 8_000  # the lower middle of an even count
+    assert median_run(runs[:1]) is runs[0]
+    with pytest.raises(ValueError, match="no runs"):
+        median_run([])
+    repeated = replace(report(9_000, 10_000), in_clear=median_run([throughput(10_000, 0.8)] * 3))
+    repeated = replace(repeated, throughput=median)
+    doc = repeated.as_json()
+    encryption = doc["encryption"]
+    assert isinstance(encryption, dict)
+    assert encryption["runs_events_per_s"] == [9_000, 8_000, 9_500]
+    assert encryption["off_runs_events_per_s"] == [10_000, 10_000, 10_000]
+    console = Console(width=200, record=True)
+    console.print(render_pipeline_table(repeated))
+    text = console.export_text()
+    assert "runs (median shown)" in text
+    assert "9,000, 8,000, 9,500 events/s" in text
+    assert "runs in clear" in text
+    single = report(9_000, 10_000).as_json()
+    assert "runs_events_per_s" not in str(single)
