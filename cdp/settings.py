@@ -183,6 +183,10 @@ class Settings(BaseSettings):
     the batch fills, so at 5,000 events/s offered `cdp bench pipeline` (20,000 events) gave
     p50/p99 latency of 224-357 / 531-1,059 ms at 20 ms against 608-787 / 1,531-2,382 ms at
     200 ms, with the same throughput."""
+    processor_seal_process: bool = True
+    """Seal the timeline's PII (with `privacy.encrypt_pii`) in a child process of the
+    processor, on another core than the one folding (`cdp.profiles.sealing`); off, the
+    processor seals it in its own process, where it competes for the GIL."""
     timeline_retention_days: int = Field(default=0, ge=0)
     dedupe_retention_days: int = Field(default=30, ge=1)
     relay_batch_max: int = Field(default=1000, ge=1)

@@ -21,6 +21,7 @@ from cdp.activation.incremental import BatchChanges, IncrementalSegments
 from cdp.activation.relay import notify_outbox
 from cdp.identity import Identifier, IdentityRules, extract_identifiers, resolve
 from cdp.privacy import Suppressor
+from cdp.privacy.timeline import Sealed
 from cdp.profiles import copytext
 from cdp.profiles.computed import ComputedTraits
 from cdp.profiles.computed.maintain import event_name
@@ -29,6 +30,7 @@ from cdp.profiles.fold import fold_computed, fold_traits, moved_computed
 from cdp.profiles.groups import GroupCalls, write_groups
 from cdp.profiles.offsets import claim_offsets, save_offsets
 from cdp.profiles.pii import PiiWriter
+from cdp.profiles.sealing import SealingProcess
 from cdp.profiles.state import BatchState, ProfileState
 from cdp.profiles.store import (
     allocate_ids,
@@ -79,7 +81,10 @@ class BatchApplier:
         segments: IncrementalSegments | None = None,
         suppressor: Suppressor | None = None,
         pii: PiiWriter | None = None,
+        sealer: SealingProcess | None = None,
     ) -> None:
+        """`sealer`, when given, seals the timeline's PII in its child process (`prepare`);
+        without it, or when it fails, `pii` seals it here."""
         self._rules = rules
         self._codec = codec
         self._group = group
@@ -89,6 +94,7 @@ class BatchApplier:
         self._suppressor = suppressor
         self._computed = ComputedTraits()
         self._pii = pii
+        self._sealer = sealer if pii is not None and pii.enabled else None
 
     def apply(
         self, conn: Connection[Any], batch: list[InEvent], next_offsets: dict[int, int]
@@ -192,11 +198,20 @@ class BatchApplier:
         """Do the part of applying `events` that needs no database: extract their identifiers
         and write their timeline text (and compute their advisory-lock keys, which are cached).
         It reads nothing but the events, so the processor runs it in another thread while the
-        previous batch is being written."""
+        previous batch is being written. With a sealer, the child process seals the timeline
+        texts while this thread extracts the identifiers."""
+        sent = self._sealer is not None and self._sealer.send(events)
         for event in events:
             for identifier in self._identify(event):
                 cached_lock_key(identifier)
-            event.timeline = _timeline_rest(event, self._pii)
+        sealed = self._sealer.receive(len(events)) if sent and self._sealer is not None else None
+        pii = self._pii
+        if sealed is None:
+            for event in events:
+                event.timeline = _timeline_rest(event, pii)
+        else:
+            for event, parts in zip(events, sealed, strict=True):
+                event.timeline = _timeline_rest(event, pii, parts)
 
     def _identify(self, event: InEvent) -> list[Identifier]:
         """The event's match identifiers, extracted (with the plain ones) unless they were."""
@@ -307,9 +322,12 @@ def _plain_of(events: list[InEvent]) -> dict[Identifier, Identifier]:
     return out
 
 
-def _timeline_rest(event: InEvent, pii: PiiWriter | None = None) -> str:
+def _timeline_rest(
+    event: InEvent, pii: PiiWriter | None = None, sealed: Sealed | None = None
+) -> str:
     """The event's timeline row as COPY text after the profile id (which is final only once
-    the batch's merges are done); its PII values sealed when `pii` encrypts."""
+    the batch's merges are done); its PII values sealed when `pii` encrypts, or as `sealed`
+    by the sealing process (None where a text is unchanged)."""
     kind = event.type
     if kind == "track":
         name = event.event
@@ -321,17 +339,21 @@ def _timeline_rest(event: InEvent, pii: PiiWriter | None = None) -> str:
         name = pii.seal_text(event.previous_id) if pii is not None else event.previous_id
     else:
         name = None
-    context = event.context_json
-    if pii is not None and pii.enabled:
-        if kind in ("identify", "group"):
-            payload = pii.seal_traits_json(event.traits)
-        else:
-            payload = pii.seal_properties(event.properties_json, event.properties)
-        context = pii.seal_context(context, event.context)
-    elif kind in ("identify", "group"):
-        payload = orjson.dumps(event.traits).decode()
+    traits_payload = kind in ("identify", "group")
+    if sealed is None and pii is not None and pii.enabled:
+        payload, context = pii.seal_timeline(
+            kind,
+            event.traits_json if traits_payload else event.properties_json,
+            event.context_json,
+            event.traits if traits_payload else event.properties,
+            event.context,
+        )
     else:
-        payload = event.properties_json
+        sealed_payload, sealed_context = sealed or (None, None)
+        payload = sealed_payload or (
+            orjson.dumps(event.traits).decode() if traits_payload else event.properties_json
+        )
+        context = sealed_context or event.context_json
     return copytext.row(
         (
             event.message_id,

@@ -218,7 +218,7 @@ class EventDecoder:
             return InEvent(
                 partition, offset, mid, kind, source, user, anonymous, event, name, group,
                 previous, at, received, _object(properties), _object(traits), _object(context),
-                properties, context, value,
+                properties, context, value, traits_json=traits or "{}",
             )  # fmt: skip
         except Exception:  # noqa: BLE001 - whatever it is, the codec decides
             return None

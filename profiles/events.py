@@ -43,6 +43,8 @@ class InEvent:
     """The same identifiers in clear, in the same order (what a new identifier row seals)."""
     timeline: str | None = None
     """Its timeline row as COPY text after the profile id, once `BatchApplier.prepare` made it."""
+    traits_json: str = "{}"
+    """`traits` as the record held them, for sealing them in another process."""
 
     def as_identity_input(self) -> dict[str, Any]:
         """The shape `cdp.identity.extract_identifiers` reads."""
@@ -111,4 +113,5 @@ def to_in_event(record: dict[str, Any], partition: int, offset: int, raw: bytes 
         properties_json=record.get("properties", "{}"),
         context_json=record.get("context", "{}"),
         raw=raw,
+        traits_json=record.get("traits") or "{}",
     )

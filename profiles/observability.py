@@ -12,6 +12,7 @@ __all__ = [
     "MERGES",
     "PROFILES_CREATED",
     "RETRIES",
+    "SEAL_FALLBACKS",
 ]
 
 EVENTS = Counter("cdp_processor_events_total", "Events consumed, by outcome.", ["outcome"])
@@ -24,6 +25,10 @@ MERGES = Counter("cdp_processor_merges_total", "Profile merges.")
 PROFILES_CREATED = Counter("cdp_processor_profiles_created_total", "Profiles created.")
 RETRIES = Counter(
     "cdp_processor_retries_total", "Batches retried after a transient Postgres error."
+)
+SEAL_FALLBACKS = Counter(
+    "cdp_processor_seal_fallbacks_total",
+    "Batches whose timeline the processor sealed itself because its sealing process failed.",
 )
 BATCH_SIZE = Histogram(
     "cdp_processor_batch_size",

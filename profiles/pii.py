@@ -20,6 +20,7 @@ import orjson
 
 from cdp.identity import Identifier
 from cdp.privacy.atrest import SEALED_PREFIX, PiiCodec, is_sealed
+from cdp.privacy.timeline import TimelineSealer
 from cdp.recent import Recent
 
 __all__ = ["OPEN_CACHE_SIZE", "PiiWriter"]
@@ -31,32 +32,20 @@ __all__ = ["OPEN_CACHE_SIZE", "PiiWriter"]
 #: when full that this replaces.
 MATCH_GENERATION = 64_000
 
-#: Objects of the Segment spec's event `context` whose ``name`` names software or a campaign,
-#: never a person (``context.library.name`` is "analytics.js" on every event). Left in clear, so
-#: a context holding nothing else PII-named is stored as it came: most contexts need no sealing.
-SOFTWARE_NAMED = frozenset({"app", "campaign", "library", "os"})
-#: Context texts found to hold nothing to seal, remembered (an SDK sends the same context with
-#: every event of a device), two generations of this many (`cdp.recent`): the benchmark's
-#: 20,000 persons have about 40,000 devices. Only texts without PII are cached: a sealed text
-#: is never reused.
-CLEAR_CONTEXT_GENERATION = 40_000
-
 #: Sealed strings opened lately, with their values; cleared when full. A profile's sealed
 #: traits keep their text while unchanged, so the profiles of the last few batches (five PII
 #: traits each) fit several times over; about 20 MB when full.
 OPEN_CACHE_SIZE = 100_000
 
 
-class PiiWriter:
+class PiiWriter(TimelineSealer):
     """The processor's side of `PiiCodec`; one per processor. Its caches are plain dicts and
     sets: the prepare thread uses `match` and the timeline sealing, the batch's thread the rest,
     and a cache cleared under the other thread only costs it a recomputation."""
 
     def __init__(self, codec: PiiCodec) -> None:
-        self.codec = codec
-        self.enabled = codec.enabled
+        super().__init__(codec)
         self._opened: dict[str, Any] = {}
-        self._clear_contexts: Recent[str, bool] = Recent(CLEAR_CONTEXT_GENERATION)
         self._matches: Recent[Identifier, Identifier] = Recent(MATCH_GENERATION)
 
     # identifiers
@@ -83,59 +72,7 @@ class PiiWriter:
         blob, key_id = sealed
         return _b64(blob), key_id
 
-    # timeline
-
-    def seal_traits_json(self, traits: dict[str, Any]) -> str:
-        """`traits` (an identify or group call's) as the timeline's JSON text, PII sealed.
-
-        Walked rather than dumped and prechecked (`PiiCodec.might_hold_pii`): identify calls
-        mostly carry an email, so the precheck would mostly say yes and cost a second dump."""
-        if self.enabled:
-            traits = self.codec.seal_document(traits)
-        return orjson.dumps(traits).decode()
-
-    def seal_properties(self, json_text: str, parsed: dict[str, Any]) -> str:
-        """A track, page, screen or alias event's properties text with the values of PII
-        property names sealed (`PiiCodec.properties`: a product's ``name`` stays clear); the
-        same text when there are none. `parsed` is the text as parsed already
-        (`InEvent.properties`), so a document the precheck flags is not parsed again. (The
-        precheck searches the text: for the few flat keys properties mostly have, that is
-        faster than walking `parsed`.)"""
-        codec = self.codec.properties
-        if not self.enabled or not codec.might_hold_pii(json_text):
-            return json_text
-        return orjson.dumps(codec.seal_document(parsed)).decode()
-
-    def seal_context(self, json_text: str, parsed: dict[str, Any] | None = None) -> str:
-        """An event's context text with its PII values sealed (see `SOFTWARE_NAMED`); the
-        same text when there are none. `parsed`, when given, is the text parsed already."""
-        if not self.enabled or self._clear_contexts.get(json_text):
-            return json_text
-        context = orjson.loads(json_text) if parsed is None else parsed
-        if not isinstance(context, dict):
-            return self.codec.seal_json(json_text)
-        if self._context_holds_pii(context):
-            sealed = {k: self._seal_context_item(k, v) for k, v in context.items()}
-            if sealed != context:
-                return orjson.dumps(sealed).decode()
-        self._clear_contexts.put(json_text, True)
-        return json_text
-
-    def _context_holds_pii(self, context: dict[str, Any]) -> bool:
-        is_pii, holds = self.codec.is_pii_name, self.codec.holds_pii
-        for key, value in context.items():
-            if key in SOFTWARE_NAMED and isinstance(value, dict):
-                if any((k != "name" and is_pii(k)) or holds(v) for k, v in value.items()):
-                    return True
-            elif is_pii(key) or holds(value):
-                return True
-        return False
-
-    def _seal_context_item(self, key: str, value: Any) -> Any:
-        seal = self.codec.seal_document
-        if key in SOFTWARE_NAMED and isinstance(value, dict):
-            return {k: v if k == "name" else seal({k: v})[k] for k, v in value.items()}
-        return seal({key: value})[key]
+    # timeline (`TimelineSealer`)
 
     def seal_text(self, value: str | None) -> str | None:
         """A PII value stored as a column of its own (an alias's previous id), sealed."""

@@ -39,6 +39,7 @@ from cdp.profiles.observability import (
 from cdp.profiles.offsets import read_offsets
 from cdp.profiles.partitions import PartitionKeeper, month_of
 from cdp.profiles.pii import PiiWriter
+from cdp.profiles.sealing import SealingProcess
 from cdp.schemas import Codec, codec_for
 from cdp.settings import Settings
 
@@ -80,6 +81,9 @@ class Processor:
         self._codec = codec or codec_for(settings)
         self._decoder = EventDecoder(self._codec)
         pii = pii or pii_codec(settings)
+        self._sealer = (
+            SealingProcess(pii) if pii.enabled and settings.processor_seal_process else None
+        )
         self._applier = BatchApplier(
             settings.identity,
             self._codec,
@@ -93,6 +97,7 @@ class Processor:
                 prehashed=pii.enabled,
             ),
             PiiWriter(pii),
+            self._sealer,
         )
         self._keeper = PartitionKeeper()
         self._conn = self._connect()
@@ -127,6 +132,8 @@ class Processor:
         Offsets and effects still commit per batch in one transaction, in order, so a crash or
         a rebalance between the two is the same as one between two unpipelined batches.
         """
+        if self._sealer is not None:
+            self._sealer.start()
         self._consumer.subscribe([self._topic], on_assign=self._on_assign)
         wait_s = self._settings.processor_batch_wait_ms / 1000
         pending: Future[_Prepared] | None = None
@@ -248,6 +255,8 @@ class Processor:
             raise RetryableError(f"{remaining} dead letters not acknowledged by the broker")
 
     def close(self) -> None:
+        if self._sealer is not None:
+            self._sealer.close()
         self._consumer.close()
         self._dlq.flush(10)
         self._conn.close()

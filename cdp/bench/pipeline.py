@@ -507,10 +507,17 @@ def _grouped_shares(before: CpuSample, after: CpuSample) -> dict[str, float]:
 
 
 def _rss(process: psutil.Process) -> int:
+    """The resident memory of `process` and its child processes (a processor's sealing
+    process is part of what it costs)."""
     try:
-        return int(process.memory_info().rss)
+        family = [process, *process.children(recursive=True)]
     except psutil.Error:
         return 0
+    total = 0
+    for member in family:
+        with contextlib.suppress(psutil.Error):
+            total += int(member.memory_info().rss)
+    return total
 
 
 def measure_throughput(
@@ -582,7 +589,14 @@ def _start_processors(
 def _watched(
     processors: list[ProcessorProcess], services: dict[str, psutil.Process]
 ) -> dict[str, psutil.Process]:
-    named = {f"processor {n}": p.process for n, p in enumerate(processors, 1)}
+    """The processes whose CPU a run reports: each processor with its child processes (the
+    sealing process), the services' and the benchmark's own."""
+    named: dict[str, psutil.Process] = {}
+    for n, processor in enumerate(processors, 1):
+        named[f"processor {n}"] = processor.process
+        with contextlib.suppress(psutil.Error):
+            for child in processor.process.children(recursive=True):
+                named[f"processor {n}.{child.pid}"] = child
     return {**named, **services, "bench": psutil.Process()}
 
 

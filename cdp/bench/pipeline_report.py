@@ -47,7 +47,8 @@ class ThroughputResult:
     """Events applied between the first and the last observation (the first batch excluded)."""
     measured_s: float
     rss_first: int
-    """Processor RSS (bytes) when its first batch was observed applied."""
+    """Processor RSS (bytes), its child processes included, when its first batch was observed
+    applied."""
     rss_peak: int
     rss_end: int
     cpu: dict[str, float]

@@ -23,6 +23,7 @@ import binascii
 import copy
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -33,7 +34,7 @@ from cdp.privacy.errors import DecryptionFailed
 from cdp.privacy.hashing import Hasher
 from cdp.privacy.names import PiiNames, normal_name
 
-__all__ = ["SEALED_PREFIX", "PiiCodec", "is_sealed", "sealed_key_id"]
+__all__ = ["SEALED_PREFIX", "CodecArgs", "PiiCodec", "is_sealed", "sealed_key_id"]
 
 SEALED_PREFIX = "cdp:enc:v1:"
 #: Associated data of sealed values: a sealed value is not bound to its place (a trait moves
@@ -69,6 +70,20 @@ def _name_pattern(names: Iterable[str]) -> re.Pattern[str] | None:
     return re.compile(f'"{_SEPARATORS}(?:{body}){_SEPARATORS}"\\s*:', re.IGNORECASE)
 
 
+@dataclass(frozen=True)
+class CodecArgs:
+    """A `PiiCodec`'s keys and names, picklable (`PiiCodec.child_args`)."""
+
+    ring: tuple[dict[str, bytes], str] | None
+    hash_key: bytes
+    traits: frozenset[str]
+    properties: frozenset[str]
+
+    def build(self) -> PiiCodec:
+        ring = KeyRing(*self.ring) if self.ring is not None else None
+        return PiiCodec(ring, self.hash_key, self.traits, self.properties)
+
+
 class PiiCodec:
     """Match values, sealing and opening under one key ring, hash key and list of PII names.
 
@@ -85,6 +100,7 @@ class PiiCodec:
         property_names: Iterable[str] | None = None,
     ) -> None:
         self.ring = ring
+        self._hash_key = hash_key
         self._hash = Hasher(hash_key)
         traits = list(pii_names)
         self.names = PiiNames.of(traits, traits if property_names is None else property_names)
@@ -94,6 +110,12 @@ class PiiCodec:
             self.properties = copy.copy(self)
             self.properties._use(self.names.properties)
             self.properties.properties = self.properties
+
+    def child_args(self) -> CodecArgs:
+        """What `CodecArgs.build` makes the same codec of in another process (keys included:
+        only for a child process of this one, over its private pipe)."""
+        ring = self.ring.export() if self.ring is not None else None
+        return CodecArgs(ring, self._hash_key, self.names.traits, self.names.properties)
 
     def _use(self, names: frozenset[str]) -> None:
         self._names = names

@@ -46,6 +46,7 @@ class KeyRing:
     def __init__(self, keys: Mapping[str, bytes], active: str) -> None:
         if active not in keys:
             raise UnknownDataKey(f"the active data key {active!r} is not in the ring")
+        self._keys = dict(keys)
         self._ciphers = {key_id: AESGCM(key) for key_id, key in keys.items()}
         self.active = active
         self._active = self._ciphers[active]
@@ -54,6 +55,11 @@ class KeyRing:
     @property
     def key_ids(self) -> frozenset[str]:
         return frozenset(self._ciphers)
+
+    def export(self) -> tuple[dict[str, bytes], str]:
+        """The ring's keys and active key id, to build the same ring in a child process
+        (`PiiCodec.child_args`); a copy of the ring counts its own nonces from its own start."""
+        return dict(self._keys), self.active
 
     def encrypt(self, plaintext: bytes, aad: bytes) -> bytes:
         """`plaintext` under the active key, bound to `aad` (which decrypting must repeat)."""

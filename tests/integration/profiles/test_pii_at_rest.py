@@ -7,8 +7,10 @@ import subprocess
 import sys
 from collections.abc import Callable
 
+import psutil
 import psycopg
 import pytest
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from cdp.activation.operations import apply_definitions
@@ -169,6 +171,34 @@ def test_no_clear_pii_is_stored_and_identity_still_resolves(
         pipeline_settings, "SELECT count(*) FROM events WHERE profile_id = %s", jane
     )
     assert events == 6
+
+
+def test_the_timeline_is_sealed_in_the_processors_sealing_process(
+    pipeline_settings: Settings,
+    sender: EventSender,
+    processor: RunningProcessor,
+    processed: Callable[[], None],
+) -> None:
+    assert pipeline_settings.processor_seal_process
+    before = REGISTRY.get_sample_value("cdp_processor_seal_fallbacks_total") or 0.0
+    send_realistic_story(sender)
+    processed()
+
+    sealing = [
+        child
+        for child in psutil.Process().children()
+        if "multiprocessing.spawn" in " ".join(child.cmdline())
+    ]
+    assert sealing, "the processor runs a sealing process"
+    assert (REGISTRY.get_sample_value("cdp_processor_seal_fallbacks_total") or 0.0) == before
+    rows = query(pipeline_settings, "SELECT type, properties, context FROM events")
+    assert len(rows) == 6
+    codec = pii_codec(pipeline_settings)
+    identify = [codec.open_document(p) for t, p, _ in rows if t == "identify"]
+    assert {"plan": "enterprise", "phone": "+1 415 555 0123"} in identify
+    text = " ".join(str(r) for r in rows).lower()
+    for clear in CLEAR:
+        assert clear.lower() not in text, clear
 
 
 def test_an_unchanged_pii_trait_keeps_its_ciphertext(
