@@ -200,11 +200,14 @@ class BatchApplier:
         It reads nothing but the events, so the processor runs it in another thread while the
         previous batch is being written. With a sealer, the child process seals the timeline
         texts while this thread extracts the identifiers."""
-        sent = self._sealer is not None and self._sealer.send(events)
-        for event in events:
-            for identifier in self._identify(event):
-                cached_lock_key(identifier)
-        sealed = self._sealer.receive(len(events)) if sent and self._sealer is not None else None
+        sealer = self._sealer
+        sent = sealer is not None and sealer.send(events)
+        try:
+            for event in events:
+                for identifier in self._identify(event):
+                    cached_lock_key(identifier)
+        finally:  # every send is answered, even when this batch fails here
+            sealed = sealer.receive(len(events)) if sealer is not None and sent else None
         pii = self._pii
         if sealed is None:
             for event in events:

@@ -23,7 +23,6 @@ import logging
 import multiprocessing
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import Any
 
 from cdp.privacy.atrest import PiiCodec
 from cdp.privacy.names import TRAIT_PAYLOADS
@@ -57,6 +56,7 @@ class SealingProcess:
         self._args = codec.child_args()
         self._conn: Connection | None = None
         self._child: BaseProcess | None = None
+        self._sent = 0
 
     @property
     def pid(self) -> int | None:
@@ -70,7 +70,8 @@ class SealingProcess:
             if self._conn is None:
                 self.start()
             assert self._conn is not None
-            self._conn.send(_items(events))
+            self._sent += 1
+            self._conn.send((self._sent, _items(events)))
         except (OSError, ValueError) as exc:
             self._failed(exc)
             return False
@@ -78,14 +79,18 @@ class SealingProcess:
 
     def receive(self, count: int) -> list[Sealed] | None:
         """The sealed texts of the `count` events sent last, in order; None when the child
-        did not seal them (the caller seals them itself)."""
+        did not seal them (the caller seals them itself). Requests are numbered, so a reply
+        can never be taken for another request's."""
         assert self._conn is not None, "receive() without send()"
         try:
             if not self._conn.poll(REPLY_TIMEOUT_S):
                 raise TimeoutError(f"no reply in {REPLY_TIMEOUT_S:.0f} s")
-            reply: Any = self._conn.recv()
-        except (EOFError, OSError, TimeoutError) as exc:
+            number, reply = self._conn.recv()
+        except (EOFError, OSError, TimeoutError, TypeError, ValueError) as exc:
             self._failed(exc)
+            return None
+        if number != self._sent:
+            self._failed(RuntimeError(f"reply {number} to request {self._sent}"))
             return None
         if not isinstance(reply, list) or len(reply) != count:
             SEAL_FALLBACKS.inc()

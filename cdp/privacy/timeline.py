@@ -141,19 +141,21 @@ def seal_items(sealer: TimelineSealer, items: list[Item]) -> list[Sealed]:
 
 
 def serve(conn: Connection, args: CodecArgs) -> None:
-    """The sealing process: seal each list of items received until the pipe closes or None
-    arrives. A list that fails is answered with None, and the processor seals it itself (and
-    meets the error there, where failures are isolated and dead-lettered)."""
+    """The sealing process: answer each request ``(number, items)`` received with
+    ``(number, sealed items)`` until the pipe closes or None arrives. A request that fails is
+    answered with ``(number, None)``, and the processor seals those items itself (and meets
+    the error there, where failures are isolated and dead-lettered)."""
     sealer = TimelineSealer(args.build())
     while True:
         try:
-            items = conn.recv()
+            request = conn.recv()
         except (EOFError, OSError):
             return
-        if items is None:
+        if request is None:
             return
+        number, items = request
         try:
             reply: list[Sealed] | None = seal_items(sealer, items)
-        except Exception:  # noqa: BLE001 - any failure: the processor seals the list
+        except Exception:  # noqa: BLE001 - any failure: the processor seals the items
             reply = None
-        conn.send(reply)
+        conn.send((number, reply))

@@ -139,3 +139,23 @@ def _prepared_here(codec: PiiCodec, size: int = 40) -> list[InEvent]:
     events = batch(size)
     applier(codec, None).prepare(events)
     return events
+
+
+def test_a_batch_failing_after_it_was_sent_leaves_no_reply_for_the_next(
+    codec: PiiCodec, sealer: SealingProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    apply = applier(codec, sealer)
+    apply.prepare(batch())
+
+    def broken(identifier: object) -> int:
+        raise RuntimeError("lock key")
+
+    monkeypatch.setattr("cdp.profiles.apply.cached_lock_key", broken)
+    with pytest.raises(RuntimeError, match="lock key"):
+        apply.prepare(batch(12))
+    monkeypatch.undo()
+    before = fallbacks()
+    events = batch(12)
+    apply.prepare(events)
+    assert fallbacks() == before
+    assert opened_rows(events, codec) == opened_rows(_prepared_here(codec, 12), codec)
