@@ -24,12 +24,17 @@ __all__ = ["check_pii_state_or_exit", "housekeeping", "run_processor"]
 
 log = logging.getLogger(__name__)
 
-#: Allocations between young-generation collections. Python's default of 700 means dozens of
-#: collections per batch of thousands of events, each also ageing the batch's live objects
-#: towards the full collections that walk the whole heap; at 50,000 they cost a few percent
-#: of the processor's time instead of a tenth or more. The objects a batch makes are freed by
-#: reference counting when it ends, so the heap does not grow for it.
-GC_YOUNG_THRESHOLD = 50_000
+#: Allocations (net of frees) between young-generation collections. Python's default of 700
+#: means dozens of collections per batch of thousands of events, each also ageing the batch's
+#: live objects towards the full collections that walk the whole heap. A 5,000-event batch
+#: keeps tens of thousands of objects alive until it ends, so at 50,000 batches were collected
+#: mid-way (about 10 ms each), finding next to nothing: 1.1 s of 17.3 CPU-s
+#: in `cdp bench pipeline --events 200000 --latency-seconds 0`, measured with `gc.callbacks`,
+#: and 0.16 s at 500,000, which a batch's live objects do not reach. The objects a batch makes
+#: are freed by reference counting when it ends, so the heap does not grow for it, and what
+#: cyclic garbage there is (about 1,300 objects in that run) waits at most this many
+#: allocations.
+GC_YOUNG_THRESHOLD = 500_000
 #: How long a thread may hold the GIL while another waits for it. The processor's main thread
 #: waits on Postgres about fifteen times per batch while the prepare thread decodes the next
 #: batch; each time the answer arrives it needs the GIL back, and at Python's default of 5 ms
