@@ -2,8 +2,8 @@
 
 Runs inside the caller's transaction (the processor's batch, or a scheduler job), so membership
 rows, their window checks and the outbox records of every change commit with the profile change
-that caused them, or not at all. Each change is published twice by the relay: to
-`cdp.segments.membership` (every change) and to the compacted `cdp.segment.<slug>` (the current
+that caused them, or not at all. Each change is one outbox row, which the relay publishes twice:
+to `cdp.segments.membership` (every change) and to the compacted `cdp.segment.<slug>` (the current
 membership; an exit is a tombstone).
 """
 
@@ -327,15 +327,15 @@ def write_outbox(
     membership_topic: str,
     reason: str,
 ) -> None:
-    """Queue each change for the relay, in order: to the membership topic, and to the segment's
-    topic (an exit is a tombstone there). One COPY for all the rows, in the binary format: the
-    keys and values go as they are, where the text format has them hex-encoded and decoded again
-    (a third of the COPY's Postgres CPU, two rows per change)."""
+    """Queue each change for the relay, in order: one row for the membership topic that the relay
+    fans out to the segment's topic (an exit is a tombstone there, see `OutboxRelay`). One COPY
+    for all the rows, in the binary format: the keys and values go as they are, where the text
+    format has them hex-encoded and decoded again (a third of the COPY's Postgres CPU)."""
     if not changes:
         return
     emitted = _emitted(conn, changes)
     now_ms = int(time.time() * 1000)
-    rows: list[tuple[str, bytes, bytes | None]] = []
+    rows: list[tuple[str, bytes, bytes, str, bool]] = []
     append = rows.append
     topics: dict[str, tuple[str, tuple[Sequence[str], Sequence[str]]]] = {}
     carried: dict[tuple[tuple[Sequence[str], Sequence[str]], int], tuple[str, list[str]]] = {}
@@ -369,13 +369,15 @@ def write_outbox(
             "reason": reason,
         }
         value = codec.encode(MEMBERSHIP_CHANGE, record)
-        append((membership_topic, key, value))
-        append((topic, key, value if change.change == "entered" else None))
+        append((membership_topic, key, value, topic, change.change != "entered"))
     with (
         conn.cursor() as cur,
-        cur.copy("COPY outbox (topic, key, value) FROM STDIN (FORMAT BINARY)") as copy,
+        cur.copy(
+            "COPY outbox (topic, key, value, fanout_topic, fanout_tombstone) "
+            "FROM STDIN (FORMAT BINARY)"
+        ) as copy,
     ):
-        copy.set_types(["text", "bytea", "bytea"])
+        copy.set_types(["text", "bytea", "bytea", "text", "bool"])
         for row in rows:
             copy.write_row(row)
     notify_outbox(conn)
