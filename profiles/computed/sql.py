@@ -348,13 +348,16 @@ def combine_merge(selects: Sequence[Select[Any]]) -> tuple[str, dict[str, Any]]:
     stores the states `selects` yield (at most one row per profile and name overall), each
     combined with the stored state of its profile and name (`_combined`).
 
-    A `MERGE` rather than `INSERT ... ON CONFLICT DO UPDATE`: the upsert inserts each row
-    speculatively and locks a conflicting row before updating it, which made it cost about a
-    quarter more per new row and half more per updated row (38,000 states of the synthetic bench:
-    inserts 288 → 230 ms, updates 632 → 447 ms). The `MERGE` is safe here because every writer
-    of a profile's states holds that profile's row lock (the processor's batch, the scheduler's
-    expiry, privacy requests) or the exclusive catalog lock (a trait's backfill), or created the
-    profile in its own transaction: no concurrent insert of the same (profile, name) can race it."""
+    A `MERGE` rather than `INSERT ... ON CONFLICT DO UPDATE`: the upsert probes the key index
+    for every row, inserts speculatively and locks a conflicting row before updating it; the
+    `MERGE` joins the batch to the stored states as the planner sees fit (a hash join while the
+    table is small) and inserts or updates plainly. Measured on the states of `cdp bench pipeline
+    --segments 50 --computed-traits 20` (38,000 rows): inserting them 288 → 230 ms, updating them
+    632 → 447 ms; a batch of 4,387 states (3,263 new) into 1,150,000 stored ones 53 → 50 ms.
+    The `MERGE` is safe here because every writer of a profile's states holds that profile's row
+    lock (the processor's batch, the scheduler's expiry, privacy requests) or the exclusive
+    catalog lock (a trait's backfill), or created the profile in its own transaction: no
+    concurrent insert of the same (profile, name) can race it."""
     source = selects[0] if len(selects) == 1 else sa.union_all(*selects)
     text, params = compile_statement(source)
     return f"MERGE INTO computed_trait_values AS stored USING ({text}){_MERGE_CLAUSES}", params
