@@ -297,27 +297,34 @@ def _write_memberships(conn: Connection[Any], changes: list[MembershipChange]) -
 def _write_checks(conn: Connection[Any], boundaries: Boundaries) -> None:
     """Remember when each profile's membership may next change by time alone (windows): a
     check per evaluated (windowed segment, profile) with a boundary, written only when it moved;
-    none for those without."""
-    due = [(slug, pid, at) for (slug, pid), at in boundaries.items() if at is not None]
-    gone = [(slug, pid) for (slug, pid), at in boundaries.items() if at is None]
-    if gone:
-        conn.execute(
-            "DELETE FROM segment_checks c USING unnest(%s::text[], %s::bigint[]) AS x(slug, p) "
-            "WHERE c.slug = x.slug AND c.profile_id = x.p",
-            (slug_array([g[0] for g in gone]), array_text([g[1] for g in gone])),
-        )
-    if due:
-        conn.execute(
-            "INSERT INTO segment_checks AS c (slug, profile_id, check_at) "
-            "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::timestamptz[]) "
-            "ON CONFLICT (slug, profile_id) DO UPDATE SET check_at = excluded.check_at "
-            "WHERE c.check_at IS DISTINCT FROM excluded.check_at",
-            (
-                slug_array([d[0] for d in due]),
-                array_text([d[1] for d in due]),
-                "{" + ",".join(f'"{d[2].isoformat()}"' for d in due) + "}",
-            ),
-        )
+    none for those without.
+
+    One `MERGE` (an upsert and a delete before): it needs no speculative insert nor a tuple lock
+    per updated row, and every writer of a profile's checks holds the profile's row lock (the
+    processor's batch, the scheduler, a backfill chunk), so no concurrent insert can race it."""
+    if not boundaries:
+        return
+    keys = list(boundaries)
+    conn.execute(
+        "MERGE INTO segment_checks AS c "
+        "USING unnest(%s::text[], %s::bigint[], %s::timestamptz[]) AS x(slug, p, check_at) "
+        "ON c.slug = x.slug AND c.profile_id = x.p "
+        "WHEN MATCHED AND x.check_at IS NULL THEN DELETE "
+        "WHEN MATCHED AND c.check_at IS DISTINCT FROM x.check_at "
+        "THEN UPDATE SET check_at = x.check_at "
+        "WHEN NOT MATCHED AND x.check_at IS NOT NULL "
+        "THEN INSERT (slug, profile_id, check_at) VALUES (x.slug, x.p, x.check_at)",
+        (
+            slug_array([slug for slug, _ in keys]),
+            array_text([pid for _, pid in keys]),
+            "{" + ",".join(_time_text(boundaries[key]) for key in keys) + "}",
+        ),
+    )
+
+
+def _time_text(at: datetime | None) -> str:
+    """`at` as an element of timestamptz array text."""
+    return "NULL" if at is None else f'"{at.isoformat()}"'
 
 
 def write_outbox(
