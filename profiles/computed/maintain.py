@@ -29,6 +29,7 @@ from cdp.profiles import copytext
 from cdp.profiles.computed.model import TraitDefinition, parse_trait
 from cdp.profiles.computed.sql import (
     STATE_COLUMNS,
+    STORED_IDS,
     BatchRows,
     aggregate,
     batch_source,
@@ -36,6 +37,7 @@ from cdp.profiles.computed.sql import (
     merge_states,
 )
 from cdp.profiles.events import InEvent
+from cdp.profiles.store import int_array
 
 __all__ = ["CATALOG_LOCK", "ComputedTraits", "event_name", "refresh_windowed"]
 
@@ -114,7 +116,8 @@ class ComputedTraits:
                 changed.setdefault(d.name, set()).update(into for _, into in moves)
         if rows:
             text, params = self._statement(definitions, hit)
-            conn.execute(text, {**params, "batch": rows.text(), "now": moment})
+            ids = int_array(sorted(set(rows.profile_ids)))
+            conn.execute(text, {**params, "batch": rows.text(), "now": moment, STORED_IDS: ids})
         return changed
 
     def _statement(
@@ -188,7 +191,8 @@ def _merge(
 ) -> None:
     """Combine each merged-away profile's states into its survivor's, and drop its rows."""
     names = [d.name for d in definitions]
-    conn.execute(*combine_merge([merge_states(moves, names)]))
+    text, params = combine_merge([merge_states(moves, names)])
+    conn.execute(text, {**params, STORED_IDS: int_array(sorted({into for _, into in moves}))})
     execute(
         conn,
         sa.delete(ctv).where(
