@@ -29,7 +29,6 @@ from cdp.profiles import copytext
 from cdp.profiles.computed.model import TraitDefinition, parse_trait
 from cdp.profiles.computed.sql import (
     STATE_COLUMNS,
-    STORED_IDS,
     BatchRows,
     aggregate,
     batch_source,
@@ -37,7 +36,6 @@ from cdp.profiles.computed.sql import (
     merge_states,
 )
 from cdp.profiles.events import InEvent
-from cdp.profiles.store import int_array
 
 __all__ = ["CATALOG_LOCK", "ComputedTraits", "event_name", "refresh_windowed"]
 
@@ -116,8 +114,7 @@ class ComputedTraits:
                 changed.setdefault(d.name, set()).update(into for _, into in moves)
         if rows:
             text, params = self._statement(definitions, hit)
-            ids = int_array(sorted(set(rows.profile_ids)))
-            conn.execute(text, {**params, "batch": rows.text(), "now": moment, STORED_IDS: ids})
+            conn.execute(text, {**params, "batch": rows.text(), "now": moment})
         return changed
 
     def _statement(
@@ -191,8 +188,7 @@ def _merge(
 ) -> None:
     """Combine each merged-away profile's states into its survivor's, and drop its rows."""
     names = [d.name for d in definitions]
-    text, params = combine_merge([merge_states(moves, names)])
-    conn.execute(text, {**params, STORED_IDS: int_array(sorted({into for _, into in moves}))})
+    conn.execute(*combine_merge([merge_states(moves, names)]))
     execute(
         conn,
         sa.delete(ctv).where(

@@ -37,7 +37,6 @@ __all__ = [
     "BATCH",
     "NOW",
     "STATE_COLUMNS",
-    "STORED_IDS",
     "BatchRows",
     "aggregate",
     "batch_source",
@@ -270,8 +269,6 @@ def _tally(
     return sa.select(*columns).group_by(inner.c.profile_id)
 
 
-#: The parameter of `combine_merge`'s statement that lists the profiles of its states.
-STORED_IDS = "stored_ids"
 #: The stored state and the incoming one in `combine_merge`'s statement.
 _STORED = ctv.alias("stored")
 _INCOMING = sa.table(
@@ -332,7 +329,6 @@ def _merge_clauses() -> str:
     return "".join(
         (
             " AS incoming ON stored.profile_id = incoming.profile_id AND stored.name = incoming.name",
-            f" AND stored.profile_id = ANY(%({STORED_IDS})s::bigint[])",
             " WHEN MATCHED THEN UPDATE SET ",
             sets,
             " WHEN NOT MATCHED THEN INSERT (",
@@ -350,10 +346,7 @@ _MERGE_CLAUSES = _merge_clauses()
 def combine_merge(selects: Sequence[Select[Any]]) -> tuple[str, dict[str, Any]]:
     """The statement (psycopg text and parameters, see `cdp.db.compile.compile_statement`) that
     stores the states `selects` yield (at most one row per profile and name overall), each
-    combined with the stored state of its profile and name (`_combined`). The caller binds
-    `STORED_IDS` to the array text of every profile id the states are for: the stored states are
-    read for those profiles only (one index scan), where the join would read the whole table
-    (7.5 of a batch's 69 ms once the bench's table held 33,000 states, growing with it).
+    combined with the stored state of its profile and name (`_combined`).
 
     A `MERGE` rather than `INSERT ... ON CONFLICT DO UPDATE`: the upsert probes the key index
     for every row, inserts speculatively and locks a conflicting row before updating it; the
