@@ -370,6 +370,7 @@ computed_trait_values = sa.Table(
         "expires_at",
         postgresql_where=sa.text("expires_at IS NOT NULL"),
     ),
+    postgresql_with={"fillfactor": 80},
 )
 
 pii_state = sa.Table(
