@@ -2,8 +2,8 @@
 
 Runs inside the caller's transaction (the processor's batch, or a scheduler job), so membership
 rows, their window checks and the outbox records of every change commit with the profile change
-that caused them, or not at all. Each change is published twice by the relay: to
-`cdp.segments.membership` (every change) and to the compacted `cdp.segment.<slug>` (the current
+that caused them, or not at all. Each change is one outbox row, which the relay publishes twice:
+to `cdp.segments.membership` (every change) and to the compacted `cdp.segment.<slug>` (the current
 membership; an exit is a tombstone).
 """
 
@@ -297,27 +297,34 @@ def _write_memberships(conn: Connection[Any], changes: list[MembershipChange]) -
 def _write_checks(conn: Connection[Any], boundaries: Boundaries) -> None:
     """Remember when each profile's membership may next change by time alone (windows): a
     check per evaluated (windowed segment, profile) with a boundary, written only when it moved;
-    none for those without."""
-    due = [(slug, pid, at) for (slug, pid), at in boundaries.items() if at is not None]
-    gone = [(slug, pid) for (slug, pid), at in boundaries.items() if at is None]
-    if gone:
-        conn.execute(
-            "DELETE FROM segment_checks c USING unnest(%s::text[], %s::bigint[]) AS x(slug, p) "
-            "WHERE c.slug = x.slug AND c.profile_id = x.p",
-            (slug_array([g[0] for g in gone]), array_text([g[1] for g in gone])),
-        )
-    if due:
-        conn.execute(
-            "INSERT INTO segment_checks AS c (slug, profile_id, check_at) "
-            "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::timestamptz[]) "
-            "ON CONFLICT (slug, profile_id) DO UPDATE SET check_at = excluded.check_at "
-            "WHERE c.check_at IS DISTINCT FROM excluded.check_at",
-            (
-                slug_array([d[0] for d in due]),
-                array_text([d[1] for d in due]),
-                "{" + ",".join(f'"{d[2].isoformat()}"' for d in due) + "}",
-            ),
-        )
+    none for those without.
+
+    One `MERGE` (an upsert and a delete before): it needs no speculative insert nor a tuple lock
+    per updated row, and every writer of a profile's checks holds the profile's row lock (the
+    processor's batch, the scheduler, a backfill chunk), so no concurrent insert can race it."""
+    if not boundaries:
+        return
+    keys = list(boundaries)
+    conn.execute(
+        "MERGE INTO segment_checks AS c "
+        "USING unnest(%s::text[], %s::bigint[], %s::timestamptz[]) AS x(slug, p, check_at) "
+        "ON c.slug = x.slug AND c.profile_id = x.p "
+        "WHEN MATCHED AND x.check_at IS NULL THEN DELETE "
+        "WHEN MATCHED AND c.check_at IS DISTINCT FROM x.check_at "
+        "THEN UPDATE SET check_at = x.check_at "
+        "WHEN NOT MATCHED AND x.check_at IS NOT NULL "
+        "THEN INSERT (slug, profile_id, check_at) VALUES (x.slug, x.p, x.check_at)",
+        (
+            slug_array([slug for slug, _ in keys]),
+            array_text([pid for _, pid in keys]),
+            "{" + ",".join(_time_text(boundaries[key]) for key in keys) + "}",
+        ),
+    )
+
+
+def _time_text(at: datetime | None) -> str:
+    """`at` as an element of timestamptz array text."""
+    return "NULL" if at is None else f'"{at.isoformat()}"'
 
 
 def write_outbox(
@@ -327,15 +334,15 @@ def write_outbox(
     membership_topic: str,
     reason: str,
 ) -> None:
-    """Queue each change for the relay, in order: to the membership topic, and to the segment's
-    topic (an exit is a tombstone there). One COPY for all the rows, in the binary format: the
-    keys and values go as they are, where the text format has them hex-encoded and decoded again
-    (a third of the COPY's Postgres CPU, two rows per change)."""
+    """Queue each change for the relay, in order: one row for the membership topic that the relay
+    fans out to the segment's topic (an exit is a tombstone there, see `OutboxRelay`). One COPY
+    for all the rows, in the binary format: the keys and values go as they are, where the text
+    format has them hex-encoded and decoded again (a third of the COPY's Postgres CPU)."""
     if not changes:
         return
     emitted = _emitted(conn, changes)
     now_ms = int(time.time() * 1000)
-    rows: list[tuple[str, bytes, bytes | None]] = []
+    rows: list[tuple[str, bytes, bytes, str, bool]] = []
     append = rows.append
     topics: dict[str, tuple[str, tuple[Sequence[str], Sequence[str]]]] = {}
     carried: dict[tuple[tuple[Sequence[str], Sequence[str]], int], tuple[str, list[str]]] = {}
@@ -369,13 +376,15 @@ def write_outbox(
             "reason": reason,
         }
         value = codec.encode(MEMBERSHIP_CHANGE, record)
-        append((membership_topic, key, value))
-        append((topic, key, value if change.change == "entered" else None))
+        append((membership_topic, key, value, topic, change.change != "entered"))
     with (
         conn.cursor() as cur,
-        cur.copy("COPY outbox (topic, key, value) FROM STDIN (FORMAT BINARY)") as copy,
+        cur.copy(
+            "COPY outbox (topic, key, value, fanout_topic, fanout_tombstone) "
+            "FROM STDIN (FORMAT BINARY)"
+        ) as copy,
     ):
-        copy.set_types(["text", "bytea", "bytea"])
+        copy.set_types(["text", "bytea", "bytea", "text", "bool"])
         for row in rows:
             copy.write_row(row)
     notify_outbox(conn)

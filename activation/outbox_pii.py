@@ -21,15 +21,16 @@ from cdp.privacy.atrest import SEALED_PREFIX, PiiCodec
 from cdp.schemas import MEMBERSHIP_CHANGE, PROFILE_CHANGE, Codec, DecodeError
 from cdp.settings import Settings
 
-__all__ = ["SEGMENT_TOPIC_PREFIX", "OutboxOpener"]
+__all__ = ["SEGMENT_TOPIC_PREFIX", "OutboxOpener", "Row"]
 
 log = logging.getLogger(__name__)
 
 #: `SegmentDefinition.topic` of every segment starts with this.
 SEGMENT_TOPIC_PREFIX = "cdp.segment."
 
-#: An outbox row as the relay reads it: id, topic, key, value (None for a tombstone).
-Row = tuple[int, str, bytes | None, bytes | None]
+#: An outbox row as the relay reads it: id, topic, key, value (None: a tombstone), fanout topic
+#: (or None), whether a tombstone goes there (see `cdp.activation.relay`).
+Row = tuple[int, str, bytes | None, bytes | None, str | None, bool]
 
 IDENTIFIER_ROWS = (
     "SELECT i.id_type, i.id_value, i.value_enc, i.key_id FROM identifiers i JOIN ROWS FROM "
@@ -49,7 +50,8 @@ class OutboxOpener:
         self._pii = pii
 
     def subject(self, topic: str) -> str | None:
-        """The schema subject of records on `topic` that may carry PII, else None."""
+        """The schema subject of records on `topic` that may carry PII, else None (a row fanned
+        out to a segment topic holds a membership change whatever its own topic)."""
         found = self._subjects.get(topic)
         if found is None and topic.startswith(SEGMENT_TOPIC_PREFIX):
             return MEMBERSHIP_CHANGE
@@ -60,8 +62,8 @@ class OutboxOpener:
         if not self._pii.enabled:
             return list(rows)
         records: dict[int, tuple[str, dict[str, Any]]] = {}
-        for index, (_, topic, _, value) in enumerate(rows):
-            subject = self.subject(topic)
+        for index, (_, topic, _, value, fanout, _) in enumerate(rows):
+            subject = self.subject(topic) or (self.subject(fanout) if fanout else None)
             if subject is not None and value is not None:
                 try:
                     records[index] = (subject, self._codec.decode(subject, bytes(value)))
@@ -80,8 +82,15 @@ class OutboxOpener:
                 for ident in record.get("identifiers") or []
                 if (found := plain.get(ident) or self._open_sealed(ident)) is not None
             ]
-            row_id, topic, key, _ = rows[index]
-            out[index] = (row_id, topic, key, self._codec.encode(subject, record))
+            row_id, topic, key, _, fanout, tombstone = rows[index]
+            out[index] = (
+                row_id,
+                topic,
+                key,
+                self._codec.encode(subject, record),
+                fanout,
+                tombstone,
+            )
         return out
 
     def _open_sealed(self, ident: str) -> str | None:

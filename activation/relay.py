@@ -4,6 +4,11 @@ At least once: a row is deleted only after the broker acknowledged it, so a cras
 publishes it again; every record carries a stable id (`change_id`) for subscribers to dedupe.
 Rows are taken in id order with `SKIP LOCKED`, so a second relay never blocks on the first.
 
+A row with a `fanout_topic` (a membership change: `cdp.segments.membership`, then the segment's
+compacted topic) is published to both, in that order, its value or a tombstone to the second
+(`fanout_tombstone`); it is deleted only once both are acknowledged, so a crash between the two
+publishes both again, and each topic gets each profile's records in row order (`publications`).
+
 When the outbox is empty the relay waits for a `NOTIFY` on `OUTBOX_CHANNEL`, which every
 transaction that writes outbox rows sends (Postgres delivers it at commit), or for
 `relay_poll_ms` at most: a change is then on its way as soon as it is committed, and the poll
@@ -16,20 +21,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import psycopg
 from confluent_kafka import KafkaError, Message, Producer
 
 from cdp.activation.observability import count_published
-from cdp.activation.outbox_pii import OutboxOpener
+from cdp.activation.outbox_pii import OutboxOpener, Row
 from cdp.errors import RetryableError
 from cdp.privacy.keystate import pii_codec
 from cdp.schemas import codec_for
 from cdp.settings import Settings
 
-__all__ = ["OUTBOX_CHANNEL", "OutboxRelay", "notify_outbox"]
+__all__ = ["OUTBOX_CHANNEL", "OutboxRelay", "notify_outbox", "publications"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +42,11 @@ log = logging.getLogger(__name__)
 OUTBOX_CHANNEL = "cdp_outbox"
 #: After a failure the relay pauses this long: long enough not to spin, short next to SDK timeouts.
 RETRY_PAUSE_S = 1.0
+
+_ROWS = (
+    "SELECT id, topic, key, value, fanout_topic, fanout_tombstone FROM outbox "
+    "ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED"
+)
 
 
 class OutboxRelay:
@@ -61,27 +71,27 @@ class OutboxRelay:
             break
 
     def relay_once(self) -> int:
-        """Publish up to `relay_batch_max` rows; returns how many were published."""
+        """Publish up to `relay_batch_max` rows (each to its topic and fanout topic); returns
+        how many rows were published."""
         with self._conn.transaction():
-            rows = self._conn.execute(
-                "SELECT id, topic, key, value FROM outbox ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
-                (self._settings.relay_batch_max,),
+            rows: list[Row] = self._conn.execute(
+                _ROWS, (self._settings.relay_batch_max,)
             ).fetchall()
             if not rows:
                 return 0
-            rows = self._opener.open_rows(self._conn, rows)
+            records = list(publications(self._opener.open_rows(self._conn, rows)))
             failures: list[KafkaError] = []
 
             def delivered(err: KafkaError | None, _msg: Message) -> None:
                 if err is not None:
                     failures.append(err)
 
-            for _, topic, key, value in rows:
+            for topic, key, value in records:
                 self._producer.produce(topic, value, key, on_delivery=delivered)
             if self._producer.flush(30) or failures:
                 raise RetryableError(f"outbox: broker did not acknowledge ({failures[:1]})")
             self._conn.execute("DELETE FROM outbox WHERE id = ANY(%s)", ([r[0] for r in rows],))
-        count_published(row[1] for row in rows)
+        count_published(topic for topic, _, _ in records)
         return len(rows)
 
     def run(self, should_stop: Callable[[], bool]) -> None:
@@ -115,3 +125,15 @@ def notify_outbox(conn: psycopg.Connection[Any]) -> None:
     """Wake the relay when the caller's transaction commits (call after writing outbox rows;
     Postgres folds the notifications of one transaction into one)."""
     conn.execute(f"NOTIFY {OUTBOX_CHANNEL}")
+
+
+def publications(
+    rows: Sequence[Row],
+) -> Iterator[tuple[str, bytes | None, bytes | None]]:
+    """The records `rows` stand for, in the order the relay produces them: (topic, key, value)
+    of each row, followed by the same key to its fanout topic, if any, with the value or, when
+    `fanout_tombstone`, None (a tombstone)."""
+    for _, topic, key, value, fanout, tombstone in rows:
+        yield topic, key, value
+        if fanout is not None:
+            yield fanout, key, None if tombstone else value

@@ -159,6 +159,8 @@ outbox = sa.Table(
     sa.Column("key", sa.LargeBinary),
     sa.Column("value", sa.LargeBinary),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.Column("fanout_topic", sa.Text),
+    sa.Column("fanout_tombstone", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 segments = sa.Table(
@@ -368,6 +370,7 @@ computed_trait_values = sa.Table(
         "expires_at",
         postgresql_where=sa.text("expires_at IS NOT NULL"),
     ),
+    postgresql_with={"fillfactor": 80},
 )
 
 pii_state = sa.Table(

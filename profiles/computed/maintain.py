@@ -1,7 +1,7 @@
 """Keeping configured computed traits up to date inside the processor's batch transaction.
 
 Per batch, whatever its size: one statement reads the definitions (taking the shared side of the
-catalog lock, see `CATALOG_LOCK`) and one upsert folds the batch's matching events into every
+catalog lock, see `CATALOG_LOCK`) and one `MERGE` folds the batch's matching events into every
 trait; merges add two more (combine, delete).
 
 Windowed traits fold the same way, counting only events inside the window at the batch's time,
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from psycopg import Connection
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from cdp.db.compile import compile_statement, execute
+from cdp.db.compile import execute
 from cdp.db.tables import computed_trait_values as ctv
 from cdp.db.tables import events as timeline
 from cdp.profiles import copytext
@@ -32,7 +32,7 @@ from cdp.profiles.computed.sql import (
     BatchRows,
     aggregate,
     batch_source,
-    combine_upsert,
+    combine_merge,
     merge_states,
 )
 from cdp.profiles.events import InEvent
@@ -120,7 +120,7 @@ class ComputedTraits:
     def _statement(
         self, definitions: list[TraitDefinition], hit: set[str]
     ) -> tuple[str, dict[str, Any]]:
-        """The compiled batch upsert for the definitions in `hit` (compiling it costs more than
+        """The compiled batch `MERGE` for the definitions in `hit` (compiling it costs more than
         folding a batch of thousands of events, so each shape is compiled once per version)."""
         key = (tuple(self._versions), frozenset(hit))
         found = self._compiled.get(key)
@@ -129,7 +129,7 @@ class ComputedTraits:
                 self._compiled.clear()
             source = batch_source()
             selects = [aggregate(d, source, None) for d in definitions if d.name in hit]
-            found = self._compiled[key] = compile_statement(combine_upsert(selects))
+            found = self._compiled[key] = combine_merge(selects)
         return found
 
 
@@ -188,7 +188,7 @@ def _merge(
 ) -> None:
     """Combine each merged-away profile's states into its survivor's, and drop its rows."""
     names = [d.name for d in definitions]
-    execute(conn, combine_upsert([merge_states(moves, names)]))
+    conn.execute(*combine_merge([merge_states(moves, names)]))
     execute(
         conn,
         sa.delete(ctv).where(

@@ -4,7 +4,7 @@ The relation is either the `events` timeline (backfill, windowed refresh) or one
 bound as arrays (the processor's hot path); it has the timeline's columns `profile_id`,
 `message_id`, `type`, `name`, `event_time` and `properties`. Each definition yields at most one
 row per profile of aggregate state (`computed_trait_values`); states combine associatively and
-commutatively (`combine_upsert`), so a profile's state never depends on how its events were split
+commutatively (`combine_merge`), so a profile's state never depends on how its events were split
 into batches or profiles. Postgres derives the `value` column from the state (migration 0008).
 """
 
@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import (
     ARRAY,
     INTERVAL,
@@ -24,11 +25,11 @@ from sqlalchemy.dialects.postgresql import (
     TIMESTAMP,
     aggregate_order_by,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import FromClause, Select
 
 from cdp.activation.segments.sql import property_condition
+from cdp.db.compile import compile_statement
 from cdp.db.tables import computed_trait_values as ctv
 from cdp.profiles.computed.model import NUMERIC_KINDS, TraitDefinition
 
@@ -39,7 +40,7 @@ __all__ = [
     "BatchRows",
     "aggregate",
     "batch_source",
-    "combine_upsert",
+    "combine_merge",
     "merge_states",
 ]
 
@@ -268,55 +269,103 @@ def _tally(
     return sa.select(*columns).group_by(inner.c.profile_id)
 
 
-def combine_upsert(selects: Sequence[Select[Any]]) -> Any:
-    """Insert the states `selects` yield (at most one row per profile and name overall), each
-    combined with the stored state of its profile and name: counts and sums add, min / max,
-    first / last by (event time, message id), tallies add per value, and a windowed state expires
-    when the earlier of the two does."""
-    source = selects[0] if len(selects) == 1 else sa.union_all(*selects)
-    insert = pg_insert(ctv).from_select(list(STATE_COLUMNS), source)
-    new, old = insert.excluded, ctv.c
+#: The stored state and the incoming one in `combine_merge`'s statement.
+_STORED = ctv.alias("stored")
+_INCOMING = sa.table(
+    "incoming",
+    *(sa.column(c.name, c.type) for c in ctv.c if c.name in STATE_COLUMNS),
+)
+
+
+def _combined() -> dict[str, ColumnElement[Any]]:
+    """Per state column, the combination of the stored state and the incoming one: counts and
+    sums add, min / max, first / last by (event time, message id in C order), tallies add per
+    value, and a windowed state expires when the earlier of the two does."""
+    new, old = _INCOMING.c, _STORED.c
+    new_first, new_last = sa.collate(new.first_key, "C"), sa.collate(new.last_key, "C")
     earlier = sa.and_(
         new.first_at.is_not(None),
         sa.or_(
             old.first_at.is_(None),
-            sa.tuple_(new.first_at, new.first_key) < sa.tuple_(old.first_at, old.first_key),
+            sa.tuple_(new.first_at, new_first) < sa.tuple_(old.first_at, old.first_key),
         ),
     )
     later = sa.and_(
         new.last_at.is_not(None),
         sa.or_(
             old.last_at.is_(None),
-            sa.tuple_(new.last_at, new.last_key) > sa.tuple_(old.last_at, old.last_key),
+            sa.tuple_(new.last_at, new_last) > sa.tuple_(old.last_at, old.last_key),
         ),
     )
-    return insert.on_conflict_do_update(
-        index_elements=[ctv.c.profile_id, ctv.c.name],
-        set_={
-            "kind": new.kind,
-            "n": old.n + new.n,
-            "total": old.total + new.total,
-            "low": sa.func.least(old.low, new.low),
-            "high": sa.func.greatest(old.high, new.high),
-            "first_at": sa.case((earlier, new.first_at), else_=old.first_at),
-            "first_key": sa.case((earlier, new.first_key), else_=old.first_key),
-            "first_value": sa.case((earlier, new.first_value), else_=old.first_value),
-            "last_at": sa.case((later, new.last_at), else_=old.last_at),
-            "last_key": sa.case((later, new.last_key), else_=old.last_key),
-            "last_value": sa.case((later, new.last_value), else_=old.last_value),
-            "counts": sa.case(
-                (new.counts.is_(None), old.counts),
-                (old.counts.is_(None), new.counts),
-                else_=sa.func.cdp_counts_add(old.counts, new.counts, type_=JSONB),
-            ),
-            "expires_at": sa.func.least(old.expires_at, new.expires_at, type_=TIMESTAMPTZ),
-        },
+    return {
+        "kind": new.kind,
+        "n": old.n + new.n,
+        "total": old.total + new.total,
+        "low": sa.func.least(old.low, new.low),
+        "high": sa.func.greatest(old.high, new.high),
+        "first_at": sa.case((earlier, new.first_at), else_=old.first_at),
+        "first_key": sa.case((earlier, new.first_key), else_=old.first_key),
+        "first_value": sa.case((earlier, new.first_value), else_=old.first_value),
+        "last_at": sa.case((later, new.last_at), else_=old.last_at),
+        "last_key": sa.case((later, new.last_key), else_=old.last_key),
+        "last_value": sa.case((later, new.last_value), else_=old.last_value),
+        "counts": sa.case(
+            (new.counts.is_(None), old.counts),
+            (old.counts.is_(None), new.counts),
+            else_=sa.func.cdp_counts_add(old.counts, new.counts, type_=JSONB),
+        ),
+        "expires_at": sa.func.least(old.expires_at, new.expires_at, type_=TIMESTAMPTZ),
+    }
+
+
+def _merge_clauses() -> str:
+    """The part of `combine_merge`'s statement after its source, compiled once."""
+    dialect = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
+    sets = ", ".join(
+        f"{name} = {expr.compile(dialect=dialect)}" for name, expr in _combined().items()
     )
+    columns = ", ".join(STATE_COLUMNS)
+    values = ", ".join(f"incoming.{c}" for c in STATE_COLUMNS)
+    return "".join(
+        (
+            " AS incoming ON stored.profile_id = incoming.profile_id AND stored.name = incoming.name",
+            " WHEN MATCHED THEN UPDATE SET ",
+            sets,
+            " WHEN NOT MATCHED THEN INSERT (",
+            columns,
+            ") VALUES (",
+            values,
+            ")",
+        )
+    )
+
+
+_MERGE_CLAUSES = _merge_clauses()
+
+
+def combine_merge(selects: Sequence[Select[Any]]) -> tuple[str, dict[str, Any]]:
+    """The statement (psycopg text and parameters, see `cdp.db.compile.compile_statement`) that
+    stores the states `selects` yield (at most one row per profile and name overall), each
+    combined with the stored state of its profile and name (`_combined`).
+
+    A `MERGE` rather than `INSERT ... ON CONFLICT DO UPDATE`: the upsert probes the key index
+    for every row, inserts speculatively and locks a conflicting row before updating it; the
+    `MERGE` joins the batch to the stored states as the planner sees fit (a hash join while the
+    table is small) and inserts or updates plainly. Measured on the states of `cdp bench pipeline
+    --segments 50 --computed-traits 20` (38,000 rows): inserting them 288 → 230 ms, updating them
+    632 → 447 ms; a batch of 4,387 states (3,263 new) into 1,150,000 stored ones 53 → 50 ms.
+    The `MERGE` is safe here because every writer of a profile's states holds that profile's row
+    lock (the processor's batch, the scheduler's expiry, privacy requests) or the exclusive
+    catalog lock (a trait's backfill), or created the profile in its own transaction: no
+    concurrent insert of the same (profile, name) can race it."""
+    source = selects[0] if len(selects) == 1 else sa.union_all(*selects)
+    text, params = compile_statement(source)
+    return f"MERGE INTO computed_trait_values AS stored USING ({text}){_MERGE_CLAUSES}", params
 
 
 def merge_states(moves: Sequence[tuple[int, int]], names: Sequence[str]) -> Select[Any]:
     """The stored states of `names` of each merged-away profile (`moves`: from, into), combined
-    per surviving profile and name, in `STATE_COLUMNS` order (for `combine_upsert`)."""
+    per surviving profile and name, in `STATE_COLUMNS` order (for `combine_merge`)."""
     pairs = (
         sa.func.unnest(
             sa.literal([f for f, _ in moves], ARRAY(sa.BigInteger)),

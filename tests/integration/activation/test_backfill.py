@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 
 from cdp.activation import scheduler as scheduler_module
 from cdp.activation.catalog import apply_segments
+from cdp.activation.relay import publications
 from cdp.activation.scheduler import Scheduler
 from cdp.activation.segments import parse_segment
 from cdp.schemas import MEMBERSHIP_CHANGE, Codec, codec_for
@@ -66,12 +67,15 @@ def apply(segments_engine: Engine, condition: dict[str, Any]) -> None:  # noqa: 
 
 
 def drain_outbox(conn: psycopg.Connection[Any], codec: Codec) -> list[tuple[str, int, Any]]:
-    """(topic, profile id, decoded value or None) of every outbox row, in id order; then empty."""
-    rows = conn.execute("SELECT topic, key, value FROM outbox ORDER BY id").fetchall()
+    """(topic, profile id, decoded value or None) of every record the outbox rows stand for (a
+    row with a fanout topic is two, see `publications`), in the relay's order; then empty."""
+    rows = conn.execute(
+        "SELECT id, topic, key, value, fanout_topic, fanout_tombstone FROM outbox ORDER BY id"
+    ).fetchall()
     conn.execute("DELETE FROM outbox")
     return [
-        (topic, int(key), None if value is None else codec.decode(MEMBERSHIP_CHANGE, value))
-        for topic, key, value in rows
+        (topic, int(key or b""), None if value is None else codec.decode(MEMBERSHIP_CHANGE, value))
+        for topic, key, value in publications(rows)
     ]
 
 
