@@ -113,8 +113,8 @@ class SealingProcess:
                 child.join(JOIN_TIMEOUT_S)
 
     def start(self) -> None:
-        """Start the child now rather than at the first batch (it takes about a second to
-        import). Spawned, not forked: the processor has librdkafka's and psycopg's threads
+        """Start the child now rather than at the first batch (starting Python and importing
+        what it needs takes a few tenths of a second). Spawned, not forked: the processor has librdkafka's and psycopg's threads
         running, whose locks a forked child could inherit held."""
         if self._conn is not None:
             return
