@@ -18,6 +18,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import orjson
 from psycopg import AsyncConnection
@@ -88,12 +89,7 @@ async def remember_members(
 async def forget_members(
     conn: AsyncConnection, destination: str, pairs: Sequence[tuple[str, int]]
 ) -> None:
-    if pairs:
-        await conn.execute(
-            "DELETE FROM destination_members WHERE destination = %s "
-            "AND (segment, profile_id) IN (SELECT * FROM unnest(%s::text[], %s::bigint[]))",
-            (destination, [p[0] for p in pairs], [p[1] for p in pairs]),
-        )
+    await _forget(conn, "destination_members", destination, pairs)
 
 
 async def remember_pending(
@@ -114,9 +110,19 @@ async def remember_pending(
 async def forget_pending(
     conn: AsyncConnection, destination: str, pairs: Sequence[tuple[str, int]]
 ) -> None:
+    await _forget(conn, "destination_pending", destination, pairs)
+
+
+async def _forget(
+    conn: AsyncConnection,
+    table: Literal["destination_members", "destination_pending"],
+    destination: str,
+    pairs: Sequence[tuple[str, int]],
+) -> None:
+    """Delete the destination's (segment, profile) `pairs` from `table`."""
     if pairs:
         await conn.execute(
-            "DELETE FROM destination_pending WHERE destination = %s "
+            f"DELETE FROM {table} WHERE destination = %s "  # noqa: S608 - `table` is a Literal
             "AND (segment, profile_id) IN (SELECT * FROM unnest(%s::text[], %s::bigint[]))",
             (destination, [p[0] for p in pairs], [p[1] for p in pairs]),
         )
