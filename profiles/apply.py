@@ -21,6 +21,7 @@ from cdp.activation.incremental import BatchChanges, IncrementalSegments
 from cdp.activation.relay import notify_outbox
 from cdp.identity import Identifier, IdentityRules, extract_identifiers, resolve
 from cdp.privacy import Suppressor
+from cdp.privacy.names import TRAIT_PAYLOADS
 from cdp.privacy.timeline import Sealed
 from cdp.profiles import copytext
 from cdp.profiles.computed import ComputedTraits
@@ -83,8 +84,9 @@ class BatchApplier:
         pii: PiiWriter | None = None,
         sealer: SealingProcess | None = None,
     ) -> None:
-        """`sealer`, when given, seals the timeline's PII in its child process (`prepare`);
-        without it, or when it fails, `pii` seals it here."""
+        """`sealer`, when given (only with an encrypting `pii`: `Processor` decides), seals the
+        timeline's PII in its child process (`prepare`); without it, or when it fails, `pii`
+        seals it here."""
         self._rules = rules
         self._codec = codec
         self._group = group
@@ -94,7 +96,7 @@ class BatchApplier:
         self._suppressor = suppressor
         self._computed = ComputedTraits()
         self._pii = pii
-        self._sealer = sealer if pii is not None and pii.enabled else None
+        self._sealer = sealer
 
     def apply(
         self, conn: Connection[Any], batch: list[InEvent], next_offsets: dict[int, int]
@@ -342,7 +344,7 @@ def _timeline_rest(
         name = pii.seal_text(event.previous_id) if pii is not None else event.previous_id
     else:
         name = None
-    traits_payload = kind in ("identify", "group")
+    traits_payload = kind in TRAIT_PAYLOADS
     if sealed is None and pii is not None and pii.enabled:
         payload, context = pii.seal_timeline(
             kind,
