@@ -8,9 +8,8 @@ and the new offsets with set-based statements.
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,12 +17,12 @@ import orjson
 from psycopg import Connection
 
 from cdp.activation.incremental import BatchChanges, IncrementalSegments
-from cdp.activation.relay import notify_outbox
 from cdp.identity import Identifier, IdentityRules, extract_identifiers, resolve
 from cdp.privacy import Suppressor
 from cdp.privacy.names import TRAIT_PAYLOADS
 from cdp.privacy.timeline import Sealed
 from cdp.profiles import copytext
+from cdp.profiles.changes import ChangeRow, change_rows, copy_changes
 from cdp.profiles.computed import ComputedTraits
 from cdp.profiles.computed.maintain import event_name
 from cdp.profiles.events import InEvent
@@ -41,7 +40,7 @@ from cdp.profiles.store import (
     lock_identifiers,
     write_state,
 )
-from cdp.schemas import PROFILE_CHANGE, Codec
+from cdp.schemas import Codec
 
 __all__ = ["BatchApplier", "BatchOutcome"]
 
@@ -128,10 +127,13 @@ class BatchApplier:
 
         _copy_timeline(conn, timeline, final)
         write_groups(conn, groups, final, self._pii)
-        changes = self._write_changes(conn, state, final, real)
         owners = [final(pid) for pid, _ in timeline.rows]
-        traits_changed = self._computed_traits(conn, state, events, owners, final)
-        memberships = self._evaluate_segments(conn, state, events, owners, final, traits_changed)
+        with ThreadPoolExecutor(1, thread_name_prefix="cdp-records") as worker:
+            records = worker.submit(self._records, state, events, owners, final, real)
+            traits_changed = self._computed_traits(conn, state, events, owners, final)
+            rows, changed = records.result()
+        copy_changes(conn, rows)
+        memberships = self._evaluate_segments(conn, changed, traits_changed)
         save_offsets(conn, self._group, self._topic, next_offsets)
         created = sum(1 for p in state.profiles.values() if p.is_new and p.merged_into is None)
         return BatchOutcome(
@@ -140,43 +142,37 @@ class BatchApplier:
             replayed=len(batch) - len(fresh),
             profiles_created=created,
             merges=len(state.merges),
-            changes=changes,
+            changes=len(rows),
             membership_changes=memberships,
         )
 
-    def _evaluate_segments(
+    def _records(
         self,
-        conn: Connection[Any],
         state: BatchState,
         events: list[InEvent],
         owners: list[int],
         final: Callable[[int], int],
+        real: dict[int, int],
+    ) -> tuple[list[ChangeRow], BatchChanges | None]:
+        """The profile change records and what the batch changed for the segments: Python only,
+        so `apply` has another thread work them out while Postgres folds the computed traits
+        (about 25 ms of a 5,000-event batch in `cdp bench pipeline`, against that statement's
+        150 ms or more)."""
+        rows = change_rows(state, final, real, self._codec, self._changes_topic)
+        if self._segments is None or not events:
+            return rows, None
+        return rows, _batch_changes(state, events, owners, final)
+
+    def _evaluate_segments(
+        self,
+        conn: Connection[Any],
+        changed: BatchChanges | None,
         traits_changed: dict[str, set[int]],
     ) -> int:
         """Re-evaluate the segments for the profiles this batch changed, in its transaction,
         each only for the profiles for which something it reads changed (`BatchChanges`)."""
-        if self._segments is None or not events:
+        if self._segments is None or changed is None:
             return 0
-        changed = BatchChanges()
-        for p in state.profiles.values():
-            if p.dirty and p.merged_into is None:
-                pid = final(p.id)
-                changed.touched.add(pid)
-                if p.is_new:
-                    changed.new.add(pid)
-                for trait in p.changed_traits:
-                    changed.traits.setdefault(trait, set()).add(pid)
-                if p.consent_decided:
-                    changed.consent.add(pid)
-        for m in state.merges:
-            loser = state.profiles[m.from_profile]
-            if not loser.is_new:
-                changed.whole.update((m.from_profile, final(m.into_profile)))
-            elif loser.consent_decided:
-                changed.consent.add(final(m.into_profile))
-        for event, pid in zip(events, owners, strict=True):
-            moved = moved_computed(event.type, event.event, event.properties)
-            changed.add_event(pid, event.type, event_name(event), moved)
         changed.add_configured(traits_changed)
         return self._segments.after_batch(conn, [*changed.touched, *changed.whole], changed)
 
@@ -247,62 +243,33 @@ class BatchApplier:
                 groups.add(event.group_id, profile.id, event.at, event.traits)
         return timeline, groups
 
-    def _write_changes(
-        self,
-        conn: Connection[Any],
-        state: BatchState,
-        final: Callable[[int], int],
-        real: dict[int, int],
-    ) -> int:
-        now = int(time.time() * 1000)
-        rows: list[tuple[str, bytes, bytes]] = []
-        merged_into: dict[int, list[int]] = {}
-        for merge in state.merges:
-            merged_from = real.get(merge.from_profile, merge.from_profile)
-            merged_into.setdefault(final(merge.into_profile), []).append(merged_from)
-        reasons = {final(m.into_profile): (m.reason, m.message_id) for m in state.merges}
-        for profile in state.profiles.values():
-            if profile.merged_into is not None:
-                continue
-            pid = final(profile.id)
-            if profile.is_new:
-                kind = "created"
-            elif pid in merged_into:
-                kind = "merged"
-            elif profile.changed_traits or profile.identifiers_added:
-                kind = "updated"
-            else:
-                continue
-            reason, message_id = reasons.get(pid, (None, None))
-            record = {
-                "change_id": str(uuid.uuid4()),
-                "kind": kind,
-                "profile_id": pid,
-                "merged_from": sorted(merged_into.get(pid, [])),
-                "reason": reason if kind == "merged" else None,
-                "message_id": message_id if kind == "merged" else None,
-                "traits": orjson.dumps(
-                    profile.traits if profile.stored_traits is None else profile.stored_traits
-                ).decode(),
-                "changed_traits": sorted(profile.changed_traits),
-                "identifiers": sorted(str(i) for i in profile.identifiers),
-                "at": now,
-            }
-            rows.append(
-                (self._changes_topic, str(pid).encode(), self._codec.encode(PROFILE_CHANGE, record))
-            )
-        if rows:
-            data = "".join(
-                f"{copytext.text(topic)}\t{copytext.bytea(key)}\t{copytext.bytea(value)}\n"
-                for topic, key, value in rows
-            )
-            with (
-                conn.cursor() as cur,
-                cur.copy("COPY outbox (topic, key, value) FROM STDIN") as copy,
-            ):
-                copy.write(data)
-            notify_outbox(conn)
-        return len(rows)
+
+def _batch_changes(
+    state: BatchState, events: list[InEvent], owners: list[int], final: Callable[[int], int]
+) -> BatchChanges:
+    """What the batch folded into `state` changed, per final profile (`BatchChanges`);
+    `owners[i]` is the final profile of `events[i]`."""
+    changed = BatchChanges()
+    for p in state.profiles.values():
+        if p.dirty and p.merged_into is None:
+            pid = final(p.id)
+            changed.touched.add(pid)
+            if p.is_new:
+                changed.new.add(pid)
+            for trait in p.changed_traits:
+                changed.traits.setdefault(trait, set()).add(pid)
+            if p.consent_decided:
+                changed.consent.add(pid)
+    for m in state.merges:
+        loser = state.profiles[m.from_profile]
+        if not loser.is_new:
+            changed.whole.update((m.from_profile, final(m.into_profile)))
+        elif loser.consent_decided:
+            changed.consent.add(final(m.into_profile))
+    for event, pid in zip(events, owners, strict=True):
+        moved = moved_computed(event.type, event.event, event.properties)
+        changed.add_event(pid, event.type, event_name(event), moved)
+    return changed
 
 
 def _fold_event(profile: ProfileState, event: InEvent) -> None:
