@@ -10,7 +10,12 @@ import orjson
 
 from cdp.identity import Identifier
 
-__all__ = ["InEvent", "to_in_event"]
+__all__ = ["Candidate", "InEvent", "to_in_event"]
+
+#: What configured computed traits make of one event (`cdp.profiles.computed.maintain`): the
+#: names of the traits that may count it and its row of their batch statement after the profile
+#: id; None when none may count it.
+Candidate = tuple[tuple[str, ...], str] | None
 
 
 @dataclass(slots=True)
@@ -45,6 +50,8 @@ class InEvent:
     """Its timeline row as COPY text after the profile id, once `BatchApplier.prepare` made it."""
     traits_json: str = "{}"
     """`traits` as the record held them, for sealing them in another process."""
+    trait_candidate: tuple[object, Candidate] | None = None
+    """What `ComputedTraits.prepare` found for the event, with the definitions list it used."""
 
     def as_identity_input(self) -> dict[str, Any]:
         """The shape `cdp.identity.extract_identifiers` reads."""

@@ -32,12 +32,17 @@ from cdp.profiles.computed.sql import (
     BatchRows,
     aggregate,
     batch_source,
+    candidate_text,
     combine_merge,
     merge_states,
 )
-from cdp.profiles.events import InEvent
+from cdp.profiles.events import Candidate, InEvent
 
 __all__ = ["CATALOG_LOCK", "ComputedTraits", "event_name", "refresh_windowed"]
+
+#: The active definitions' (name, version) list and the definitions, as `ComputedTraits.current`
+#: last read them.
+Known = tuple[list[tuple[str, int]], list[TraitDefinition]]
 
 #: Advisory-lock key ("cdpt") serialising catalog changes (exclusive, with their backfill) against
 #: batches (shared), so that every event is counted either by the backfill or by its batch.
@@ -76,20 +81,33 @@ class ComputedTraits:
     """The active definitions (re-read only when their versions change) and the per-batch step."""
 
     def __init__(self) -> None:
-        self._versions: list[tuple[str, int]] = []
-        self._definitions: list[TraitDefinition] = []
+        self._known: Known = ([], [])
+        """Replaced whole, never changed in place: `prepare` reads it from another thread, and
+        an event's prepared candidate is reused only while the list it was made with is current."""
         self._compiled: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
 
     def current(self, conn: Connection[Any]) -> list[TraitDefinition]:
         """The active definitions; takes the shared catalog lock for the rest of the transaction."""
         versions = [(n, v) for n, v in conn.execute(_VERSIONS, (CATALOG_LOCK,)).fetchall() if n]
-        if versions != self._versions:
+        if versions != self._known[0]:
             rows = conn.execute(
                 "SELECT definition FROM computed_traits WHERE state = 'active' ORDER BY name"
             ).fetchall()
-            self._definitions = [parse_trait(r[0]) for r in rows]
-            self._versions = versions
-        return self._definitions
+            self._known = (versions, [parse_trait(r[0]) for r in rows])
+        return self._known[1]
+
+    def prepare(self, events: Sequence[InEvent]) -> None:
+        """Work out, with the definitions the last batch read, which traits may count each event
+        and its row of the batch statement, so that `after_batch` need not: the processor runs
+        this in its prepare thread while the previous batch is written (about 20 ms of Python
+        per 5,000-event batch in `cdp bench pipeline` with 20 traits). Events prepared with
+        definitions that are no longer current are worked out again by `after_batch`."""
+        versions, definitions = self._known
+        if not definitions:
+            return
+        matcher = _Matcher(definitions)
+        for event in events:
+            event.trait_candidate = (versions, matcher.candidate(event))
 
     def after_batch(
         self,
@@ -106,7 +124,7 @@ class ComputedTraits:
         if not definitions or (not events and not moves):
             return {}
         moment = now or datetime.now(UTC)
-        rows, changed = _candidates(definitions, events, profile_ids)
+        rows, changed = _candidates(self._known, events, profile_ids)
         hit = set(changed)
         if moves:
             _merge(conn, moves, definitions)
@@ -122,7 +140,7 @@ class ComputedTraits:
     ) -> tuple[str, dict[str, Any]]:
         """The compiled batch `MERGE` for the definitions in `hit` (compiling it costs more than
         folding a batch of thousands of events, so each shape is compiled once per version)."""
-        key = (tuple(self._versions), frozenset(hit))
+        key = (tuple(self._known[0]), frozenset(hit))
         found = self._compiled.get(key)
         if found is None:
             if len(self._compiled) >= COMPILED_CACHE:
@@ -134,40 +152,67 @@ class ComputedTraits:
 
 
 def _candidates(
-    definitions: list[TraitDefinition], events: Sequence[InEvent], profile_ids: Sequence[int]
+    known: Known, events: Sequence[InEvent], profile_ids: Sequence[int]
 ) -> tuple[BatchRows, dict[str, set[int]]]:
     """The events some definition may count (by type, name and the presence of its property;
     property conditions and windows are left to SQL), and per name of those definitions the
-    profiles of the events it may count."""
+    profiles of the events it may count. Uses what `ComputedTraits.prepare` found for an event
+    when it was made with the current definitions."""
+    versions, definitions = known
     rows = BatchRows()
     hit: dict[str, set[int]] = {}
-    known: dict[tuple[str, str | None], dict[tuple[str, ...], list[str]]] = {}
+    matcher: _Matcher | None = None
     for event, pid in zip(events, profile_ids, strict=True):
+        prepared = event.trait_candidate
+        if prepared is not None and prepared[0] is versions:
+            candidate = prepared[1]
+        else:
+            matcher = matcher or _Matcher(definitions)
+            candidate = matcher.candidate(event)
+        if candidate is None:
+            continue
+        traits, rest = candidate
+        for trait in traits:
+            hit.setdefault(trait, set()).add(pid)
+        rows.add(pid, rest)
+    return rows, hit
+
+
+class _Matcher:
+    """Which of `definitions` may count an event, remembered per event type and name."""
+
+    def __init__(self, definitions: list[TraitDefinition]) -> None:
+        self._definitions = definitions
+        self._known: dict[tuple[str, str | None], dict[tuple[str, ...], list[str]]] = {}
+
+    def candidate(self, event: InEvent) -> Candidate:
+        """The names of the traits that may count `event` and its `candidate_text`; None when
+        no trait may count it."""
         name = event_name(event)
-        wanted = known.get((event.type, name))
+        wanted = self._known.get((event.type, name))
         if wanted is None:
             wanted = {}
-            for d in definitions:
+            for d in self._definitions:
                 if _matches(d, event.type, name):
                     wanted.setdefault(tuple(d.path), []).append(d.name)
-            known[event.type, name] = wanted
+            self._known[event.type, name] = wanted
         if not wanted:
-            continue
+            return None
         source = event.traits if event.type in ("identify", "group") else event.properties
-        counted = False
-        for path, traits in wanted.items():
-            if not path or _present(source, path):
-                for trait in traits:
-                    hit.setdefault(trait, set()).add(pid)
-                counted = True
-        if not counted:
-            continue
+        traits = [
+            trait
+            for path, names in wanted.items()
+            if not path or _present(source, path)
+            for trait in names
+        ]
+        if not traits:
+            return None
         if event.type in ("identify", "group"):
             props = orjson.dumps(event.traits).decode()
         else:
             props = event.properties_json
-        rows.add(pid, event.message_id, event.type, name, copytext.timestamp(event.at), props)
-    return rows, hit
+        at = copytext.timestamp(event.at)
+        return tuple(traits), candidate_text(event.message_id, event.type, name, at, props)
 
 
 def _present(value: Any, path: tuple[str, ...]) -> bool:

@@ -40,6 +40,7 @@ __all__ = [
     "BatchRows",
     "aggregate",
     "batch_source",
+    "candidate_text",
     "combine_merge",
     "merge_states",
 ]
@@ -85,20 +86,9 @@ class BatchRows:
         self.parts: list[str] = []
         self.profile_ids: list[int] = []
 
-    def add(
-        self, profile_id: int, message_id: str, kind: str, name: str | None, at: str, props: str
-    ) -> None:
-        """One event; `at` is the timestamptz text the timeline got, `props` its JSON object text."""
-        head = orjson.dumps(
-            {
-                "profile_id": profile_id,
-                "message_id": message_id,
-                "type": kind,
-                "name": name,
-                "at": at,
-            }
-        )
-        self.parts.append(f'{head[:-1].decode()},"props":{props or "{}"}}}')
+    def add(self, profile_id: int, rest: str) -> None:
+        """One event: `rest` is its `candidate_text` (its object after the profile id)."""
+        self.parts.append(f'{{"profile_id":{profile_id},{rest}')
         self.profile_ids.append(profile_id)
 
     def text(self) -> str:
@@ -107,6 +97,14 @@ class BatchRows:
 
     def __len__(self) -> int:
         return len(self.parts)
+
+
+def candidate_text(message_id: str, kind: str, name: str | None, at: str, props: str) -> str:
+    """An event's object in the `batch` array without its leading profile id, which only
+    applying the batch knows; `at` is the timestamptz text the timeline got, `props` its JSON
+    object text."""
+    head = orjson.dumps({"message_id": message_id, "type": kind, "name": name, "at": at})
+    return f'{head[1:-1].decode()},"props":{props or "{}"}}}'
 
 
 #: The parameters of the batch statement, so one compiled text serves every batch.
