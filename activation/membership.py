@@ -14,7 +14,6 @@ import os
 import re
 import time
 from collections.abc import Collection, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -118,34 +117,10 @@ def evaluate_segments(
             held &= set(chosen[index])
         changes += [MembershipChange(segment, p, "entered") for p in sorted(found - held)]
         changes += [MembershipChange(segment, p, "exited") for p in sorted(held - found)]
-    _record(conn, changes, boundaries, codec, membership_topic, reason)
+    _write_memberships(conn, changes)
+    _write_checks(conn, boundaries)
+    write_outbox(conn, changes, codec, membership_topic, reason)
     return changes
-
-
-def _record(
-    conn: Connection[Any],
-    changes: list[MembershipChange],
-    boundaries: Boundaries,
-    codec: Codec,
-    membership_topic: str,
-    reason: str,
-) -> None:
-    """Write the membership rows, window checks and outbox rows of an evaluation.
-
-    Once the emitted traits and identifiers are read, another thread encodes the outbox records
-    while this one waits for Postgres to write the memberships and checks (the GIL is free
-    meanwhile). In `cdp bench pipeline` with 50 segments that is about 45 ms of Python per
-    5,000-event batch, which used to follow some 80 ms of those writes."""
-    if not changes:
-        _write_checks(conn, boundaries)
-        return
-    emitted = _emitted(conn, changes)
-    with ThreadPoolExecutor(1, thread_name_prefix="cdp-outbox") as worker:
-        encoding = worker.submit(outbox_rows, changes, emitted, codec, membership_topic, reason)
-        _write_memberships(conn, changes)
-        _write_checks(conn, boundaries)
-        rows = encoding.result()
-    copy_outbox(conn, rows)
 
 
 #: Per (slug, profile id) evaluated for a windowed segment: its next window boundary, or None.
@@ -360,27 +335,14 @@ def write_outbox(
     reason: str,
 ) -> None:
     """Queue each change for the relay, in order: one row for the membership topic that the relay
-    fans out to the segment's topic (an exit is a tombstone there, see `OutboxRelay`)."""
-    if changes:
-        rows = outbox_rows(changes, _emitted(conn, changes), codec, membership_topic, reason)
-        copy_outbox(conn, rows)
-
-
-#: An outbox row of a membership change: topic, key, value, fan-out topic, fan-out tombstone.
-OutboxRow = tuple[str, bytes, bytes, str, bool]
-
-
-def outbox_rows(
-    changes: list[MembershipChange],
-    emitted: dict[tuple[Sequence[str], Sequence[str]], Emitted],
-    codec: Codec,
-    membership_topic: str,
-    reason: str,
-) -> list[OutboxRow]:
-    """The outbox rows of `changes`, in order, their records carrying what `_emitted` read.
-    Reads nothing from Postgres, so it can run while Postgres writes something else."""
+    fans out to the segment's topic (an exit is a tombstone there, see `OutboxRelay`). One COPY
+    for all the rows, in the binary format: the keys and values go as they are, where the text
+    format has them hex-encoded and decoded again (a third of the COPY's Postgres CPU)."""
+    if not changes:
+        return
+    emitted = _emitted(conn, changes)
     now_ms = int(time.time() * 1000)
-    rows: list[OutboxRow] = []
+    rows: list[tuple[str, bytes, bytes, str, bool]] = []
     append = rows.append
     topics: dict[str, tuple[str, tuple[Sequence[str], Sequence[str]]]] = {}
     carried: dict[tuple[tuple[Sequence[str], Sequence[str]], int], tuple[str, list[str]]] = {}
@@ -415,15 +377,6 @@ def outbox_rows(
         }
         value = codec.encode(MEMBERSHIP_CHANGE, record)
         append((membership_topic, key, value, topic, change.change != "entered"))
-    return rows
-
-
-def copy_outbox(conn: Connection[Any], rows: list[OutboxRow]) -> None:
-    """Write `rows` to the outbox and wake the relay. One COPY in the binary format: the keys and
-    values go as they are, where the text format has them hex-encoded and decoded again (a third
-    of the COPY's Postgres CPU)."""
-    if not rows:
-        return
     with (
         conn.cursor() as cur,
         cur.copy(

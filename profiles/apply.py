@@ -9,7 +9,6 @@ and the new offsets with set-based statements.
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +21,7 @@ from cdp.privacy import Suppressor
 from cdp.privacy.names import TRAIT_PAYLOADS
 from cdp.privacy.timeline import Sealed
 from cdp.profiles import copytext
-from cdp.profiles.changes import ChangeRow, change_rows, copy_changes
+from cdp.profiles.changes import change_rows, copy_changes
 from cdp.profiles.computed import ComputedTraits
 from cdp.profiles.computed.maintain import event_name
 from cdp.profiles.events import InEvent
@@ -125,15 +124,13 @@ class BatchApplier:
             end = state.final_id(profile_id)
             return real.get(end, end)
 
-        owners = [final(pid) for pid, _ in timeline.rows]
-        with ThreadPoolExecutor(1, thread_name_prefix="cdp-records") as worker:
-            records = worker.submit(self._records, state, events, owners, final, real)
-            _copy_timeline(conn, timeline, final)
-            write_groups(conn, groups, final, self._pii)
-            traits_changed = self._computed_traits(conn, state, events, owners, final)
-            rows, changed = records.result()
+        _copy_timeline(conn, timeline, final)
+        write_groups(conn, groups, final, self._pii)
+        rows = change_rows(state, final, real, self._codec, self._changes_topic)
         copy_changes(conn, rows)
-        memberships = self._evaluate_segments(conn, changed, traits_changed)
+        owners = [final(pid) for pid, _ in timeline.rows]
+        traits_changed = self._computed_traits(conn, state, events, owners, final)
+        memberships = self._evaluate_segments(conn, state, events, owners, final, traits_changed)
         save_offsets(conn, self._group, self._topic, next_offsets)
         created = sum(1 for p in state.profiles.values() if p.is_new and p.merged_into is None)
         return BatchOutcome(
@@ -146,34 +143,39 @@ class BatchApplier:
             membership_changes=memberships,
         )
 
-    def _records(
+    def _evaluate_segments(
         self,
+        conn: Connection[Any],
         state: BatchState,
         events: list[InEvent],
         owners: list[int],
         final: Callable[[int], int],
-        real: dict[int, int],
-    ) -> tuple[list[ChangeRow], BatchChanges | None]:
-        """The profile change records and what the batch changed for the segments: Python only
-        (it reads `state` once `write_state` sealed its traits), so `apply` has another thread
-        work them out while Postgres writes the timeline and folds the computed traits: about
-        25 ms of a 5,000-event batch in `cdp bench pipeline`, against some 45 ms for the
-        timeline and 150 ms or more for the computed traits (50 of them)."""
-        rows = change_rows(state, final, real, self._codec, self._changes_topic)
-        if self._segments is None or not events:
-            return rows, None
-        return rows, _batch_changes(state, events, owners, final)
-
-    def _evaluate_segments(
-        self,
-        conn: Connection[Any],
-        changed: BatchChanges | None,
         traits_changed: dict[str, set[int]],
     ) -> int:
         """Re-evaluate the segments for the profiles this batch changed, in its transaction,
         each only for the profiles for which something it reads changed (`BatchChanges`)."""
-        if self._segments is None or changed is None:
+        if self._segments is None or not events:
             return 0
+        changed = BatchChanges()
+        for p in state.profiles.values():
+            if p.dirty and p.merged_into is None:
+                pid = final(p.id)
+                changed.touched.add(pid)
+                if p.is_new:
+                    changed.new.add(pid)
+                for trait in p.changed_traits:
+                    changed.traits.setdefault(trait, set()).add(pid)
+                if p.consent_decided:
+                    changed.consent.add(pid)
+        for m in state.merges:
+            loser = state.profiles[m.from_profile]
+            if not loser.is_new:
+                changed.whole.update((m.from_profile, final(m.into_profile)))
+            elif loser.consent_decided:
+                changed.consent.add(final(m.into_profile))
+        for event, pid in zip(events, owners, strict=True):
+            moved = moved_computed(event.type, event.event, event.properties)
+            changed.add_event(pid, event.type, event_name(event), moved)
         changed.add_configured(traits_changed)
         return self._segments.after_batch(conn, [*changed.touched, *changed.whole], changed)
 
@@ -198,8 +200,8 @@ class BatchApplier:
         (and compute their advisory-lock keys, which are cached), write their timeline text, and
         find the configured computed traits that may count them (with the definitions the last
         batch read). It reads nothing from Postgres, so the processor runs it in another thread
-        while the previous batch is being written. With a sealer, the child process seals the timeline
-        texts while this thread extracts the identifiers."""
+        while the previous batch is being written. With a sealer, the child process seals the
+        timeline texts while this thread extracts the identifiers."""
         sealer = self._sealer
         sent = sealer is not None and sealer.send(events)
         try:
@@ -245,34 +247,6 @@ class BatchApplier:
             if event.type == "group" and event.group_id:
                 groups.add(event.group_id, profile.id, event.at, event.traits)
         return timeline, groups
-
-
-def _batch_changes(
-    state: BatchState, events: list[InEvent], owners: list[int], final: Callable[[int], int]
-) -> BatchChanges:
-    """What the batch folded into `state` changed, per final profile (`BatchChanges`);
-    `owners[i]` is the final profile of `events[i]`."""
-    changed = BatchChanges()
-    for p in state.profiles.values():
-        if p.dirty and p.merged_into is None:
-            pid = final(p.id)
-            changed.touched.add(pid)
-            if p.is_new:
-                changed.new.add(pid)
-            for trait in p.changed_traits:
-                changed.traits.setdefault(trait, set()).add(pid)
-            if p.consent_decided:
-                changed.consent.add(pid)
-    for m in state.merges:
-        loser = state.profiles[m.from_profile]
-        if not loser.is_new:
-            changed.whole.update((m.from_profile, final(m.into_profile)))
-        elif loser.consent_decided:
-            changed.consent.add(final(m.into_profile))
-    for event, pid in zip(events, owners, strict=True):
-        moved = moved_computed(event.type, event.event, event.properties)
-        changed.add_event(pid, event.type, event_name(event), moved)
-    return changed
 
 
 def _fold_event(profile: ProfileState, event: InEvent) -> None:

@@ -31,7 +31,7 @@ def change_rows(
 ) -> list[ChangeRow]:
     """The change records of the batch folded into `state` (`final` maps a profile id to the
     stored id of the profile it ended in, `real` a temporary id to its stored one). Reads
-    nothing from Postgres, so it can run while Postgres writes something else."""
+    nothing from Postgres."""
     now = int(time.time() * 1000)
     rows: list[ChangeRow] = []
     merged_into: dict[int, list[int]] = {}
