@@ -531,8 +531,9 @@ def measure_throughput(
     """Start `processors` processors on a topic holding `total` events and time them until all
     are applied; RSS figures are of the largest processor."""
     with contextlib.ExitStack() as stack:
-        running = _start_processors(stack, settings, logs, processors)
         conn = stack.enter_context(psycopg.connect(settings.database_dsn(), autocommit=True))
+        _checkpoint(conn)
+        running = _start_processors(stack, settings, logs, processors)
         rss_first = rss_peak = 0
         first: tuple[float, int] | None = None
         before: CpuSample | None = None
@@ -569,6 +570,14 @@ def measure_throughput(
         rss_end=rss_end,
         cpu=_grouped_shares(before, after),
     )
+
+
+def _checkpoint(conn: psycopg.Connection[Any]) -> None:
+    """Flush Postgres's dirty pages before a timed run, so that no checkpoint owed to the WAL of
+    earlier runs (or of loading this one) lands in it. Needs a superuser or `pg_checkpoint`; on
+    a server where the bench has neither, the run goes on without it."""
+    with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
+        conn.execute("CHECKPOINT")
 
 
 def _start_processors(
