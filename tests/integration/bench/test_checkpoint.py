@@ -4,6 +4,7 @@ bench's role may not."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -11,7 +12,7 @@ from psycopg import sql
 from cdp.bench.pipeline import _checkpoint
 
 
-def requested_checkpoints(conn: psycopg.Connection[object]) -> int:
+def requested_checkpoints(conn: psycopg.Connection[Any]) -> int:
     row = conn.execute("SELECT num_requested FROM pg_stat_checkpointer").fetchone()
     assert row is not None
     return int(row[0])
