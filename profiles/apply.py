@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from psycopg import Connection
 
 from cdp.activation.incremental import BatchChanges, IncrementalSegments
@@ -294,14 +293,12 @@ def _timeline_rest(
             kind,
             event.traits_json if traits_payload else event.properties_json,
             event.context_json,
-            event.traits if traits_payload else event.properties,
+            event.payload(),
             event.context,
         )
     else:
         sealed_payload, sealed_context = sealed or (None, None)
-        payload = sealed_payload or (
-            orjson.dumps(event.traits).decode() if traits_payload else event.properties_json
-        )
+        payload = sealed_payload or event.payload_json()
         context = sealed_context or event.context_json
     return copytext.row(
         (

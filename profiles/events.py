@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from cdp.identity import Identifier
+from cdp.privacy.names import TRAIT_PAYLOADS
 
 __all__ = ["Candidate", "InEvent", "to_in_event"]
 
@@ -64,6 +65,17 @@ class InEvent:
             "context": self.context,
             "properties": self.properties,
         }
+
+    def payload(self) -> dict[str, Any]:
+        """What the timeline's `properties` column holds for this event: an identify or group
+        call's traits, any other event's properties."""
+        return self.traits if self.type in TRAIT_PAYLOADS else self.properties
+
+    def payload_json(self) -> str:
+        """`payload()` as the timeline stores it in clear (and computed traits read it)."""
+        if self.type in TRAIT_PAYLOADS:
+            return orjson.dumps(self.traits).decode()
+        return self.properties_json
 
     def fold_input(self) -> dict[str, Any]:
         return {

@@ -9,9 +9,10 @@ identifiers meanwhile, and takes the sealed texts back (`SealingProcess.receive`
 
 The child seals with `TimelineSealer.seal_timeline` (`cdp.privacy.timeline`), as the processor
 does in-process, so where a batch is sealed changes nothing a reader of the timeline sees (only
-the nonces of its ciphertexts differ, as they do between any two sealings). When the child fails (killed, crashed,
-no reply within `REPLY_TIMEOUT_S`) the batch is sealed in the processor, the failure is logged
-and counted (`SEAL_FALLBACKS`), and a new child starts with the next batch.
+the nonces of its ciphertexts differ, as they do between any two sealings). When the child
+fails (killed, crashed, no reply within `REPLY_TIMEOUT_S`) the batch is sealed in the
+processor, the failure is logged and counted (`SEAL_FALLBACKS`), and a new child starts with
+the next batch.
 
 Each process counts its AES-GCM nonces from its own random start (`cdp.privacy.crypto`).
 """
@@ -114,8 +115,9 @@ class SealingProcess:
 
     def start(self) -> None:
         """Start the child now rather than at the first batch (starting Python and importing
-        what it needs takes a few tenths of a second). Spawned, not forked: the processor has librdkafka's and psycopg's threads
-        running, whose locks a forked child could inherit held."""
+        what it needs takes a few tenths of a second). Spawned, not forked: the processor has
+        librdkafka's and psycopg's threads running, whose locks a forked child could inherit
+        held."""
         if self._conn is not None:
             return
         context = multiprocessing.get_context("spawn")

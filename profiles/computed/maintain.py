@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from psycopg import Connection
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -198,7 +197,7 @@ class _Matcher:
             self._known[event.type, name] = wanted
         if not wanted:
             return None
-        source = event.traits if event.type in ("identify", "group") else event.properties
+        source = event.payload()
         traits = [
             trait
             for path, names in wanted.items()
@@ -207,12 +206,9 @@ class _Matcher:
         ]
         if not traits:
             return None
-        if event.type in ("identify", "group"):
-            props = orjson.dumps(event.traits).decode()
-        else:
-            props = event.properties_json
         at = copytext.timestamp(event.at)
-        return tuple(traits), candidate_text(event.message_id, event.type, name, at, props)
+        text = event.payload_json()
+        return tuple(traits), candidate_text(event.message_id, event.type, name, at, text)
 
 
 def _present(value: Any, path: tuple[str, ...]) -> bool:
