@@ -29,6 +29,7 @@ __all__ = [
     "forget_pending",
     "granted_profiles",
     "held_members",
+    "prune_pending",
     "remember_members",
     "remember_pending",
     "required",
@@ -111,6 +112,26 @@ async def forget_pending(
     conn: AsyncConnection, destination: str, pairs: Sequence[tuple[str, int]]
 ) -> None:
     await _forget(conn, "destination_pending", destination, pairs)
+
+
+async def prune_pending(
+    conn: AsyncConnection, destination: str, purposes: Sequence[str], segments: Sequence[str]
+) -> int:
+    """Drop the destination's pending pairs that nothing would ever end: every one when it
+    requires no purpose any more (the sweep grants nothing then), else those of segments it no
+    longer receives (the agent filters their changes out, so neither an entry nor an exit of
+    theirs reaches it). Pairs of segments it receives end through their changes. How many."""
+    if purposes:
+        cur = await conn.execute(
+            "DELETE FROM destination_pending WHERE destination = %s "
+            "AND NOT segment = ANY(%s::text[])",
+            (destination, list(segments)),
+        )
+    else:
+        cur = await conn.execute(
+            "DELETE FROM destination_pending WHERE destination = %s", (destination,)
+        )
+    return cur.rowcount
 
 
 async def _forget(

@@ -115,9 +115,12 @@ class Deliverer:
             return len(exits) + len(entries)
 
     async def prune(self) -> None:
-        """Housekeeping for the sweep timer: drop retry histories left behind by a crash."""
-        await attempts.prune_attempts(
-            self._conn, self.destination.name, self.destination.retry.max_age_s
+        """Housekeeping for the sweep timer: drop retry histories left behind by a crash, and
+        pending pairs the destination will never deliver (`consent.prune_pending`)."""
+        name = self.destination.name
+        await attempts.prune_attempts(self._conn, name, self.destination.retry.max_age_s)
+        await consent.prune_pending(
+            self._conn, name, self.destination.consent, self.destination.segments
         )
 
     def use_connection(self, conn: AsyncConnection) -> None:
