@@ -21,7 +21,7 @@ from cdp.activation.destinations.channels import open_channel
 from cdp.activation.destinations.config import Destination, WebhookChannel
 from cdp.activation.destinations.deadletter import DeadLetterWriter
 from cdp.activation.destinations.delivery import Deliverer
-from cdp.activation.destinations.http_pool import ClientPool
+from cdp.activation.destinations.http_client import WebhookClient
 from cdp.activation.destinations.kafka_auth import faust_credentials
 from cdp.activation.destinations.payload import Change, change_from_record
 from cdp.kafka import AsyncProducer
@@ -118,7 +118,7 @@ class Resources:
         self.conn = await psycopg.AsyncConnection.connect(settings.database_dsn(), autocommit=True)
         self.producer = AsyncProducer(settings)
         channel = self._destination.channel
-        self.http = ClientPool(channel.concurrency if isinstance(channel, WebhookChannel) else 0)
+        self.http = WebhookClient(channel.concurrency if isinstance(channel, WebhookChannel) else 0)
         send, concurrency = open_channel(self._destination, self.http, self.producer)
         self.dlq = DeadLetterWriter(settings, self.codec, self.producer, self._destination.name)
         self.deliverer = Deliverer(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cdp.activation.destinations.config import Destination, KafkaChannel, WebhookChannel
 from cdp.activation.destinations.delivery import Send
-from cdp.activation.destinations.http_pool import ClientPool
+from cdp.activation.destinations.http_client import WebhookClient
 from cdp.activation.destinations.kafka_channel import KafkaSender
 from cdp.activation.destinations.payload import Change
 from cdp.activation.destinations.webhook import WebhookSender
@@ -17,12 +17,12 @@ KAFKA_CONCURRENCY = 64
 
 
 def open_channel(
-    destination: Destination, clients: ClientPool, producer: AsyncProducer
+    destination: Destination, client: WebhookClient, producer: AsyncProducer
 ) -> tuple[Send, int]:
     """The send function of the destination's channel and how many profiles may be in flight."""
     channel = destination.channel
     if isinstance(channel, WebhookChannel):
-        webhook = WebhookSender(channel, clients)
+        webhook = WebhookSender(channel, client)
 
         async def send_webhook(_change: Change, body: bytes) -> None:
             await webhook.send(body)
