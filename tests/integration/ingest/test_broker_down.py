@@ -67,12 +67,19 @@ def test_broker_down_gives_503_and_the_retry_delivers_every_event_once(
     own_broker.start()
     create_topics(isolated.settings)
 
+    refusals: list[str] = []
+
     def sdk_retry() -> httpx.Response | None:
         r = post(isolated, "/v1/batch", batch, write_key)
         assert r.status_code in (200, 503), r.text
+        if r.status_code == 503:
+            refusals.append(r.json()["message"])
         return r if r.status_code == 200 else None
 
-    wait_for(sdk_retry, timeout=60, interval=0.5, what="the retried batch to be accepted")
+    try:
+        wait_for(sdk_retry, timeout=60, interval=0.5, what="the retried batch to be accepted")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the collector's refusals: {Counter(refusals)}") from exc
     delivered = Counter(
         rec.value["message_id"] for rec in read_all(isolated.settings, isolated.settings.topics.raw)
     )
