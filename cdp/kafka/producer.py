@@ -6,19 +6,29 @@ librdkafka's callbacks and hands each delivery report to the event loop.
 
 Availability is tracked so that a request fails fast with `BrokerUnavailable` while every broker is
 down, instead of queueing records the SDK will resend anyway (its retry carries the same messageIds).
+
+A producer that cannot deliver while a broker is up is replaced by a fresh one: after a fatal
+error (which `poll` raises, and `produce` reports as `_FATAL`), and after `STUCK_SENDS` sends in a
+row timed out with a broker up and nothing delivered meanwhile. Both were seen after the embedded
+broker restarted, which forgets producer ids: librdkafka answers `UNKNOWN_PRODUCER_ID` either
+with a fatal error or by bumping the epoch of the id it holds, which the new broker never
+accepts, so every record timed out until the process restarted; a fresh producer asks for a new
+id and delivers at once. Records still in the replaced producer are purged, which fails them to
+their senders (an SDK retries with the same messageIds).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import orjson
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from cdp.kafka.errors import BrokerUnavailable
 from cdp.settings import Settings
@@ -33,6 +43,11 @@ POLL_INTERVAL_S = 0.05
 #: librdkafka reports every record by `delivery.timeout.ms`; waiting a little longer than that
 #: only matters if a report is lost (a producer replaced after a fatal error), so no request hangs.
 AWAIT_MARGIN_S = 2.0
+
+#: Sends in a row that timed out with a broker up, and no record delivered since the first of
+#: them, before the producer is replaced. Two, so that one slow moment of a healthy broker costs
+#: no reconnect; each takes the delivery timeout, so a stuck collector recovers in about twice it.
+STUCK_SENDS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +69,8 @@ class AsyncProducer:
         self._producer = Producer(self._config)
         self._await_timeout_s = settings.producer_delivery_timeout_ms / 1000 + AWAIT_MARGIN_S
         self._available = True
+        self._timed_out = 0
+        """Sends in a row that timed out with a broker up since a record was last delivered."""
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(
@@ -82,7 +99,7 @@ class AsyncProducer:
             raise BrokerUnavailable("no Kafka broker is reachable")
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
-        pending = _Pending(len(records), loop, done)
+        pending = _Pending(len(records), loop, done, self._delivered)
         try:
             with self._lock:
                 producer = self._producer
@@ -93,24 +110,59 @@ class AsyncProducer:
         except BufferError as exc:
             pending.abandon()
             raise BrokerUnavailable("the producer queue is full") from exc
+        except KafkaException as exc:
+            pending.abandon()
+            if _fatal(exc):
+                self._replace_if_current(producer, f"fatal error: {exc}")
+            raise BrokerUnavailable(f"the producer refused the records: {exc}") from exc
         try:
             await asyncio.wait_for(done, self._await_timeout_s)
         except TimeoutError as exc:
             pending.abandon()
+            self._send_timed_out(producer)
             raise BrokerUnavailable("no delivery report within the delivery timeout") from exc
+        except BrokerUnavailable:
+            if pending.timed_out:
+                self._send_timed_out(producer)
+            raise
+
+    def _delivered(self) -> None:
+        self._timed_out = 0
+
+    def _send_timed_out(self, producer: Producer) -> None:
+        """Count a send whose records timed out; replace `producer` when it looks stuck."""
+        if not self._available:
+            return
+        self._timed_out += 1
+        if self._timed_out >= STUCK_SENDS:
+            self._replace_if_current(
+                producer, f"{self._timed_out} sends in a row timed out with a broker up"
+            )
 
     def _poll_forever(self) -> None:
+        """Serve librdkafka's callbacks until closed. `poll` raises a fatal error (even with an
+        `error_cb`), which replaces the producer; no error ends this thread, or no send would
+        be answered again (the collector answered 503 until restarted)."""
         while not self._stop.is_set():
             with self._lock:
                 producer = self._producer
-            producer.poll(POLL_INTERVAL_S)
+            try:
+                producer.poll(POLL_INTERVAL_S)
+            except KafkaException as exc:
+                if _fatal(exc):
+                    self._replace_if_current(producer, f"fatal error: {exc}")
+                else:
+                    log.warning("kafka producer: %s", exc)
+            except Exception:
+                log.exception("kafka producer: a callback failed")
 
     def _on_error(self, err: KafkaError) -> None:
         if err.code() == KafkaError._ALL_BROKERS_DOWN:
             self._available = False
         if err.fatal():
-            log.error("fatal producer error, starting a new producer: %s", err)
-            self._replace()
+            with self._lock:
+                producer = self._producer
+            self._replace_if_current(producer, f"fatal error: {err}")
         else:
             log.warning("kafka producer: %s", err)
 
@@ -119,11 +171,17 @@ class AsyncProducer:
         brokers = stats.get("brokers", {}).values()
         self._available = any(b.get("state") == "UP" and b.get("nodeid", -1) >= 0 for b in brokers)
 
-    def _replace(self) -> None:
-        """Swap in a fresh producer after a fatal (idempotence) error; the old one is abandoned."""
-        fresh = Producer(self._config)
+    def _replace_if_current(self, stale: Producer, reason: str) -> None:
+        """Swap in a fresh producer for `stale` unless another failure already replaced it."""
         with self._lock:
-            self._producer = fresh
+            if self._producer is not stale:
+                return
+            log.error("kafka producer: %s; starting a new producer", reason)
+            self._producer = Producer(self._config)
+            self._timed_out = 0
+        threading.Thread(
+            target=_retire, args=(stale,), name="kafka-producer-retire", daemon=True
+        ).start()
 
     def close(self, timeout: float = 10.0) -> None:
         """Deliver what is queued (up to `timeout`) and stop the poll thread."""
@@ -133,26 +191,54 @@ class AsyncProducer:
         self._thread.join(max(0.0, deadline - time.monotonic()) + 1.0)
 
 
+def _retire(stale: Producer) -> None:
+    """Fail the records still in a replaced producer to their senders now (purged), rather than
+    at the end of their await; in a thread of its own, because the replacement may be decided in
+    one of the producer's own callbacks, and a stuck producer may take its time to purge."""
+    with contextlib.suppress(KafkaException, RuntimeError):
+        stale.purge()
+        stale.poll(0)
+
+
+def _fatal(exc: KafkaException) -> bool:
+    """Whether `produce` refused because the producer is in a fatal state. Its error says so by
+    its code (`_FATAL`) without the fatal flag, and librdkafka did not always call `error_cb`
+    for the fatal error itself (seen after the embedded broker's restart)."""
+    error = exc.args[0] if exc.args else None
+    return isinstance(error, KafkaError) and (error.fatal() or error.code() == KafkaError._FATAL)
+
+
 class _Pending:
     """Counts the delivery reports of one `send` and settles its future on the event loop."""
 
-    __slots__ = ("_done", "_failed", "_loop", "_remaining")
+    __slots__ = ("_delivered", "_done", "_failed", "_loop", "_remaining", "timed_out")
 
     def __init__(
-        self, count: int, loop: asyncio.AbstractEventLoop, done: asyncio.Future[None]
+        self,
+        count: int,
+        loop: asyncio.AbstractEventLoop,
+        done: asyncio.Future[None],
+        delivered: Callable[[], None],
     ) -> None:
         self._remaining = count
         self._loop = loop
         self._done = done
+        self._delivered = delivered
         self._failed = False
+        self.timed_out = False
+        """Whether a record of the send failed by timing out in the producer."""
 
     def on_delivery(self, err: KafkaError | None, _msg: Message) -> None:
-        if err is not None and not self._failed:
-            self._failed = True
-            self._loop.call_soon_threadsafe(
-                self._settle, BrokerUnavailable(f"delivery failed: {err.str()}")
-            )
+        if err is not None:
+            if err.code() == KafkaError._MSG_TIMED_OUT:
+                self.timed_out = True
+            if not self._failed:
+                self._failed = True
+                self._loop.call_soon_threadsafe(
+                    self._settle, BrokerUnavailable(f"delivery failed: {err.str()}")
+                )
             return
+        self._delivered()
         self._remaining -= 1
         if self._remaining == 0 and not self._failed:
             self._loop.call_soon_threadsafe(self._settle, None)
