@@ -9,6 +9,10 @@ compacted topic) is published to both, in that order, its value or a tombstone t
 (`fanout_tombstone`); it is deleted only once both are acknowledged, so a crash between the two
 publishes both again, and each topic gets each profile's records in row order (`publications`).
 
+A relay that fails `STUCK_RELAYS` times in a row starts a new producer (the rows stay in the
+outbox until published): an idempotent producer can stay stuck after its broker forgot its
+producer id, as the embedded broker does on a restart (see `cdp.kafka.producer`).
+
 When the outbox is empty the relay waits for a `NOTIFY` on `OUTBOX_CHANNEL`, which every
 transaction that writes outbox rows sends (Postgres delivers it at commit), or for
 `relay_poll_ms` at most: a change is then on its way as soon as it is committed, and the poll
@@ -19,17 +23,20 @@ polling every 50 ms (with a 200 ms poll the end-to-end p99 was 4.9 s).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import psycopg
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from cdp.activation.observability import count_published
 from cdp.activation.outbox_pii import OutboxOpener, Row
 from cdp.errors import RetryableError
+from cdp.kafka.producer import retire
 from cdp.privacy.keystate import pii_codec
 from cdp.schemas import codec_for
 from cdp.settings import Settings
@@ -42,6 +49,11 @@ log = logging.getLogger(__name__)
 OUTBOX_CHANNEL = "cdp_outbox"
 #: After a failure the relay pauses this long: long enough not to spin, short next to SDK timeouts.
 RETRY_PAUSE_S = 1.0
+#: Failed relays in a row before the producer is replaced: one failure is usually the broker
+#: being away, which the same producer rides out.
+STUCK_RELAYS = 2
+#: How long one relay waits for the broker to acknowledge its records.
+FLUSH_TIMEOUT_S = 30.0
 
 _ROWS = (
     "SELECT id, topic, key, value, fanout_topic, fanout_tombstone FROM outbox "
@@ -50,14 +62,21 @@ _ROWS = (
 
 
 class OutboxRelay:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, flush_timeout_s: float = FLUSH_TIMEOUT_S) -> None:
         self._settings = settings
-        self._producer = Producer(
-            settings.kafka_config(**{"enable.idempotence": True, "acks": "all", "linger.ms": 5})
-        )
+        self._flush_timeout_s = flush_timeout_s
+        self._producer = self._new_producer()
+        self._failures = 0
         self._conn = psycopg.connect(settings.database_dsn(), autocommit=True)
         self._listener = self._listen()
         self._opener = OutboxOpener(settings, codec_for(settings), pii_codec(settings))
+
+    def _new_producer(self) -> Producer:
+        return Producer(
+            self._settings.kafka_config(
+                **{"enable.idempotence": True, "acks": "all", "linger.ms": 5}
+            )
+        )
 
     def _listen(self) -> psycopg.Connection[Any]:
         conn = psycopg.connect(self._settings.database_dsn(), autocommit=True)
@@ -86,9 +105,13 @@ class OutboxRelay:
                 if err is not None:
                     failures.append(err)
 
-            for topic, key, value in records:
-                self._producer.produce(topic, value, key, on_delivery=delivered)
-            if self._producer.flush(30) or failures:
+            try:
+                for topic, key, value in records:
+                    self._producer.produce(topic, value, key, on_delivery=delivered)
+                unacknowledged = self._producer.flush(self._flush_timeout_s)
+            except (KafkaException, BufferError) as exc:
+                raise RetryableError(f"outbox: the producer refused the records: {exc}") from exc
+            if unacknowledged or failures:
                 raise RetryableError(f"outbox: broker did not acknowledge ({failures[:1]})")
             self._conn.execute("DELETE FROM outbox WHERE id = ANY(%s)", ([r[0] for r in rows],))
         count_published(topic for topic, _, _ in records)
@@ -102,12 +125,14 @@ class OutboxRelay:
                     published = self.relay_once()
                 except (RetryableError, psycopg.OperationalError) as exc:
                     log.warning("outbox relay: %s", exc)
+                    self._failed(exc)
                     time.sleep(RETRY_PAUSE_S)
                     if self._conn.broken or self._conn.closed:
                         self._conn = psycopg.connect(self._settings.database_dsn(), autocommit=True)
                     if self._listener.broken or self._listener.closed:
                         self._listener = self._listen()
                     continue
+                self._failures = 0
                 if not published:
                     try:
                         self.wait_for_rows(idle_s)
@@ -116,9 +141,22 @@ class OutboxRelay:
                         time.sleep(RETRY_PAUSE_S)
                         self._listener = self._listen()
         finally:
-            self._producer.flush(10)
+            with contextlib.suppress(KafkaException):
+                self._producer.flush(10)
             self._conn.close()
             self._listener.close()
+
+    def _failed(self, exc: Exception) -> None:
+        """Count a failed relay; after `STUCK_RELAYS` Kafka failures in a row, start a new
+        producer and purge the old one (its records were never acknowledged)."""
+        if not isinstance(exc, RetryableError):
+            return
+        self._failures += 1
+        if self._failures >= STUCK_RELAYS:
+            log.error("outbox relay: %d failures in a row; starting a new producer", self._failures)
+            stale, self._producer = self._producer, self._new_producer()
+            self._failures = 0
+            threading.Thread(target=retire, args=(stale,), daemon=True).start()
 
 
 def notify_outbox(conn: psycopg.Connection[Any]) -> None:

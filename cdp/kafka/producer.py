@@ -33,7 +33,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from cdp.kafka.errors import BrokerUnavailable
 from cdp.settings import Settings
 
-__all__ = ["AsyncProducer", "Record"]
+__all__ = ["AsyncProducer", "Record", "retire"]
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ class AsyncProducer:
             self._producer = Producer(self._config)
             self._timed_out = 0
         threading.Thread(
-            target=_retire, args=(stale,), name="kafka-producer-retire", daemon=True
+            target=retire, args=(stale,), name="kafka-producer-retire", daemon=True
         ).start()
 
     def close(self, timeout: float = 10.0) -> None:
@@ -191,10 +191,11 @@ class AsyncProducer:
         self._thread.join(max(0.0, deadline - time.monotonic()) + 1.0)
 
 
-def _retire(stale: Producer) -> None:
+def retire(stale: Producer) -> None:
     """Fail the records still in a replaced producer to their senders now (purged), rather than
-    at the end of their await; in a thread of its own, because the replacement may be decided in
-    one of the producer's own callbacks, and a stuck producer may take its time to purge."""
+    at the end of their wait. `AsyncProducer` calls it in a thread of its own, because the
+    replacement may be decided in one of the producer's own callbacks, and a stuck producer may
+    take its time to purge."""
     with contextlib.suppress(KafkaException, RuntimeError):
         stale.purge()
         stale.poll(0)

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
 from cdp.db import create_engine, upgrade
-from cdp.embedded import free_port
+from cdp.embedded import EmbeddedBroker, free_port
 from cdp.ingest import create_source, uvicorn_config
 from cdp.kafka import TopicSpec, ensure_topics
 from cdp.settings import Settings, Topics
@@ -139,3 +139,12 @@ def write_key(source_factory: Callable[[], str]) -> str:
 def count_rows(engine: Engine, table: str) -> int:
     with engine.connect() as conn:
         return int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
+    """A broker of this test's own, which it may stop and start again on the same port (its
+    storage is memory: a restart loses every topic and the producer ids it handed out)."""
+    broker = EmbeddedBroker(free_port(), tmp_path / "kafka.log").start()
+    yield broker
+    broker.stop(kill=True)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from cdp.embedded import EmbeddedBroker, free_port
+from cdp.embedded import EmbeddedBroker
 from cdp.kafka import TopicSpec, ensure_topics
 from cdp.settings import Settings, Topics
 from tests.conftest import wait_for
@@ -18,14 +17,6 @@ from tests.integration.ingest.test_collector import post
 from tests.kafka_helpers import read_all
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
-    """A broker of this test's own, which it may stop and start again on the same port."""
-    broker = EmbeddedBroker(free_port(), tmp_path / "kafka.log").start()
-    yield broker
-    broker.stop(kill=True)
 
 
 @pytest.fixture
