@@ -184,9 +184,11 @@ class AsyncProducer:
         ).start()
 
     def close(self, timeout: float = 10.0) -> None:
-        """Deliver what is queued (up to `timeout`) and stop the poll thread."""
+        """Deliver what is queued (up to `timeout`; nothing if the producer is in a fatal
+        state) and stop the poll thread."""
         deadline = time.monotonic() + timeout
-        self._producer.flush(timeout)
+        with contextlib.suppress(KafkaException):
+            self._producer.flush(timeout)
         self._stop.set()
         self._thread.join(max(0.0, deadline - time.monotonic()) + 1.0)
 
