@@ -155,26 +155,7 @@ class BatchApplier:
         each only for the profiles for which something it reads changed (`BatchChanges`)."""
         if self._segments is None or not events:
             return 0
-        changed = BatchChanges()
-        for p in state.profiles.values():
-            if p.dirty and p.merged_into is None:
-                pid = final(p.id)
-                changed.touched.add(pid)
-                if p.is_new:
-                    changed.new.add(pid)
-                for trait in p.changed_traits:
-                    changed.traits.setdefault(trait, set()).add(pid)
-                if p.consent_decided:
-                    changed.consent.add(pid)
-        for m in state.merges:
-            loser = state.profiles[m.from_profile]
-            if not loser.is_new:
-                changed.whole.update((m.from_profile, final(m.into_profile)))
-            elif loser.consent_decided:
-                changed.consent.add(final(m.into_profile))
-        for event, pid in zip(events, owners, strict=True):
-            moved = moved_computed(event.type, event.event, event.properties)
-            changed.add_event(pid, event.type, event_name(event), moved)
+        changed = _batch_changes(state, events, owners, final)
         changed.add_configured(traits_changed)
         return self._segments.after_batch(conn, [*changed.touched, *changed.whole], changed)
 
@@ -246,6 +227,34 @@ class BatchApplier:
             if event.type == "group" and event.group_id:
                 groups.add(event.group_id, profile.id, event.at, event.traits)
         return timeline, groups
+
+
+def _batch_changes(
+    state: BatchState, events: list[InEvent], owners: list[int], final: Callable[[int], int]
+) -> BatchChanges:
+    """What the batch folded into `state` changed, per final profile (`BatchChanges`);
+    `owners[i]` is the final profile of `events[i]`."""
+    changed = BatchChanges()
+    for p in state.profiles.values():
+        if p.dirty and p.merged_into is None:
+            pid = final(p.id)
+            changed.touched.add(pid)
+            if p.is_new:
+                changed.new.add(pid)
+            for trait in p.changed_traits:
+                changed.traits.setdefault(trait, set()).add(pid)
+            if p.consent_decided:
+                changed.consent.add(pid)
+    for m in state.merges:
+        loser = state.profiles[m.from_profile]
+        if not loser.is_new:
+            changed.whole.update((m.from_profile, final(m.into_profile)))
+        elif loser.consent_decided:
+            changed.consent.add(final(m.into_profile))
+    for event, pid in zip(events, owners, strict=True):
+        moved = moved_computed(event.type, event.event, event.properties)
+        changed.add_event(pid, event.type, event_name(event), moved)
+    return changed
 
 
 def _fold_event(profile: ProfileState, event: InEvent) -> None:
