@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -76,8 +76,21 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> type[FakeProducer]:
     return FakeProducer
 
 
-def settings() -> Settings:
-    return Settings(kafka_bootstrap_servers="127.0.0.1:1", producer_delivery_timeout_ms=1000)
+@pytest.fixture
+def open_producer(fake: type[FakeProducer]) -> Iterator[Callable[[], AsyncProducer]]:
+    """Makes `AsyncProducer`s over the fake (which the test sets up first); closes them all."""
+    made: list[AsyncProducer] = []
+
+    def make() -> AsyncProducer:
+        settings = Settings(
+            kafka_bootstrap_servers="127.0.0.1:1", producer_delivery_timeout_ms=1000
+        )
+        made.append(AsyncProducer(settings))
+        return made[-1]
+
+    yield make
+    for producer in made:
+        producer.close(1)
 
 
 def send(producer: AsyncProducer) -> str:
@@ -90,84 +103,76 @@ def send(producer: AsyncProducer) -> str:
     return "ok"
 
 
-def test_a_producer_whose_records_keep_timing_out_is_replaced(fake: type[FakeProducer]) -> None:
-    producer = AsyncProducer(settings())
-    try:
-        for _ in range(STUCK_SENDS - 1):
-            assert send(producer) == "delivery failed: Local: Message timed out"
-        assert len(fake.made) == 1, "one timed-out send must not replace the producer"
-        fake.stuck = False
+def test_a_producer_whose_records_keep_timing_out_is_replaced(
+    fake: type[FakeProducer], open_producer: Callable[[], AsyncProducer]
+) -> None:
+    producer = open_producer()
+    for _ in range(STUCK_SENDS - 1):
         assert send(producer) == "delivery failed: Local: Message timed out"
-        assert len(fake.made) == 2
+    assert len(fake.made) == 1, "one timed-out send must not replace the producer"
+    fake.stuck = False
+    assert send(producer) == "delivery failed: Local: Message timed out"
+    assert len(fake.made) == 2
+    assert send(producer) == "ok"
+
+
+def test_a_delivery_in_between_resets_the_count(
+    fake: type[FakeProducer], open_producer: Callable[[], AsyncProducer]
+) -> None:
+    producer = open_producer()
+    for _ in range(3):
+        fake.made[-1].broken = True
+        for _ in range(STUCK_SENDS - 1):
+            send(producer)
+        fake.made[-1].broken = False
         assert send(producer) == "ok"
-    finally:
-        producer.close(1)
+    assert len(fake.made) == 1
 
 
-def test_a_delivery_in_between_resets_the_count(fake: type[FakeProducer]) -> None:
-    producer = AsyncProducer(settings())
-    try:
-        for _ in range(3):
-            fake.made[-1].broken = True
-            for _ in range(STUCK_SENDS - 1):
-                send(producer)
-            fake.made[-1].broken = False
-            assert send(producer) == "ok"
-        assert len(fake.made) == 1
-    finally:
-        producer.close(1)
-
-
-def test_timeouts_while_every_broker_is_down_replace_nothing(fake: type[FakeProducer]) -> None:
-    producer = AsyncProducer(settings())
+def test_timeouts_while_every_broker_is_down_replace_nothing(
+    fake: type[FakeProducer], open_producer: Callable[[], AsyncProducer]
+) -> None:
+    producer = open_producer()
 
     def brokers_down() -> None:
         producer._available = False
 
     fake.made[0].before_reports = brokers_down
-    try:
-        for _ in range(STUCK_SENDS + 1):
-            assert send(producer) == "delivery failed: Local: Message timed out"
-            producer._available = True
-        assert len(fake.made) == 1
-    finally:
-        producer.close(1)
+    for _ in range(STUCK_SENDS + 1):
+        assert send(producer) == "delivery failed: Local: Message timed out"
+        producer._available = True
+    assert len(fake.made) == 1
 
 
 def test_a_fatal_error_from_produce_is_unavailable_and_replaces_the_producer(
-    fake: type[FakeProducer],
+    fake: type[FakeProducer], open_producer: Callable[[], AsyncProducer]
 ) -> None:
     fake.stuck, fake.fatal = False, True
-    producer = AsyncProducer(settings())
-    try:
-        fake.fatal = False
-        assert send(producer).startswith("the producer refused the records")
-        assert len(fake.made) == 2
-        assert send(producer) == "ok"
-    finally:
-        producer.close(1)
+    producer = open_producer()
+    fake.fatal = False
+    assert send(producer).startswith("the producer refused the records")
+    assert len(fake.made) == 2
+    assert send(producer) == "ok"
 
 
-def test_a_fatal_error_raised_by_poll_replaces_the_producer(fake: type[FakeProducer]) -> None:
+def test_a_fatal_error_raised_by_poll_replaces_the_producer(
+    fake: type[FakeProducer], open_producer: Callable[[], AsyncProducer]
+) -> None:
     fake.stuck = False
-    producer = AsyncProducer(settings())
-    try:
-        fatal = KafkaError(KafkaError.UNKNOWN_PRODUCER_ID, "unable to retry", fatal=True)
-        fake.made[0].raise_once = KafkaException(fatal)
-        assert send(producer) == "delivery failed: Local: Purged in queue"
-        assert len(fake.made) == 2
-        assert send(producer) == "ok"
-    finally:
-        producer.close(1)
+    producer = open_producer()
+    fatal = KafkaError(KafkaError.UNKNOWN_PRODUCER_ID, "unable to retry", fatal=True)
+    fake.made[0].raise_once = KafkaException(fatal)
+    assert send(producer) == "delivery failed: Local: Purged in queue"
+    assert len(fake.made) == 2
+    assert send(producer) == "ok"
 
 
-def test_a_failing_callback_does_not_stop_the_poll_thread(fake: type[FakeProducer]) -> None:
+def test_a_failing_callback_does_not_stop_the_poll_thread(
+    fake: type[FakeProducer], open_producer: Callable[[], AsyncProducer]
+) -> None:
     fake.stuck = False
-    producer = AsyncProducer(settings())
-    try:
-        fake.made[0].raise_once = RuntimeError("a callback failed")
-        assert send(producer) == "ok"
-        assert send(producer) == "ok"
-        assert len(fake.made) == 1
-    finally:
-        producer.close(1)
+    producer = open_producer()
+    fake.made[0].raise_once = RuntimeError("a callback failed")
+    assert send(producer) == "ok"
+    assert send(producer) == "ok"
+    assert len(fake.made) == 1
