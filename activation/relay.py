@@ -9,9 +9,10 @@ compacted topic) is published to both, in that order, its value or a tombstone t
 (`fanout_tombstone`); it is deleted only once both are acknowledged, so a crash between the two
 publishes both again, and each topic gets each profile's records in row order (`publications`).
 
-A relay that fails `STUCK_RELAYS` times in a row starts a new producer (the rows stay in the
-outbox until published): an idempotent producer can stay stuck after its broker forgot its
-producer id, as the embedded broker does on a restart (see `cdp.kafka.producer`).
+Records go out through a `cdp.kafka.sender.BlockingSender`, which starts a new producer after
+`STUCK_ROUNDS` failed relays in a row (the rows stay in the outbox until published): an
+idempotent producer can stay stuck after its broker forgot its producer id, as the embedded
+broker does on a restart (see `cdp.kafka.producer`).
 
 When the outbox is empty the relay waits for a `NOTIFY` on `OUTBOX_CHANNEL`, which every
 transaction that writes outbox rows sends (Postgres delivers it at commit), or for
@@ -23,20 +24,19 @@ polling every 50 ms (with a 200 ms poll the end-to-end p99 was 4.9 s).
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import psycopg
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import Producer
 
 from cdp.activation.observability import count_published
 from cdp.activation.outbox_pii import OutboxOpener, Row
 from cdp.errors import RetryableError
-from cdp.kafka.producer import retire
+from cdp.kafka.producer import Record
+from cdp.kafka.sender import BlockingSender
 from cdp.privacy.keystate import pii_codec
 from cdp.schemas import codec_for
 from cdp.settings import Settings
@@ -49,9 +49,6 @@ log = logging.getLogger(__name__)
 OUTBOX_CHANNEL = "cdp_outbox"
 #: After a failure the relay pauses this long: long enough not to spin, short next to SDK timeouts.
 RETRY_PAUSE_S = 1.0
-#: Failed relays in a row before the producer is replaced: one failure is usually the broker
-#: being away, which the same producer rides out.
-STUCK_RELAYS = 2
 #: How long one relay waits for the broker to acknowledge its records.
 FLUSH_TIMEOUT_S = 30.0
 
@@ -64,9 +61,7 @@ _ROWS = (
 class OutboxRelay:
     def __init__(self, settings: Settings, flush_timeout_s: float = FLUSH_TIMEOUT_S) -> None:
         self._settings = settings
-        self._flush_timeout_s = flush_timeout_s
-        self._producer = self._new_producer()
-        self._failures = 0
+        self._sender = BlockingSender(self._new_producer, flush_timeout_s)
         self._conn = psycopg.connect(settings.database_dsn(), autocommit=True)
         self._listener = self._listen()
         self._opener = OutboxOpener(settings, codec_for(settings), pii_codec(settings))
@@ -98,23 +93,15 @@ class OutboxRelay:
             ).fetchall()
             if not rows:
                 return 0
-            records = list(publications(self._opener.open_rows(self._conn, rows)))
-            failures: list[KafkaError] = []
-
-            def delivered(err: KafkaError | None, _msg: Message) -> None:
-                if err is not None:
-                    failures.append(err)
-
-            try:
-                for topic, key, value in records:
-                    self._producer.produce(topic, value, key, on_delivery=delivered)
-                unacknowledged = self._producer.flush(self._flush_timeout_s)
-            except (KafkaException, BufferError) as exc:
-                raise RetryableError(f"outbox: the producer refused the records: {exc}") from exc
-            if unacknowledged or failures:
-                raise RetryableError(f"outbox: broker did not acknowledge ({failures[:1]})")
+            records = [
+                Record(t, v, k)
+                for t, k, v in publications(self._opener.open_rows(self._conn, rows))
+            ]
+            sent = self._sender.send(records)
+            if not sent.ok:
+                raise RetryableError(f"outbox: broker did not acknowledge ({sent.first_reason()})")
             self._conn.execute("DELETE FROM outbox WHERE id = ANY(%s)", ([r[0] for r in rows],))
-        count_published(topic for topic, _, _ in records)
+        count_published(r.topic for r in records)
         return len(rows)
 
     def run(self, should_stop: Callable[[], bool]) -> None:
@@ -125,14 +112,12 @@ class OutboxRelay:
                     published = self.relay_once()
                 except (RetryableError, psycopg.OperationalError) as exc:
                     log.warning("outbox relay: %s", exc)
-                    self._failed(exc)
                     time.sleep(RETRY_PAUSE_S)
                     if self._conn.broken or self._conn.closed:
                         self._conn = psycopg.connect(self._settings.database_dsn(), autocommit=True)
                     if self._listener.broken or self._listener.closed:
                         self._listener = self._listen()
                     continue
-                self._failures = 0
                 if not published:
                     try:
                         self.wait_for_rows(idle_s)
@@ -141,22 +126,9 @@ class OutboxRelay:
                         time.sleep(RETRY_PAUSE_S)
                         self._listener = self._listen()
         finally:
-            with contextlib.suppress(KafkaException):
-                self._producer.flush(10)
+            self._sender.close()
             self._conn.close()
             self._listener.close()
-
-    def _failed(self, exc: Exception) -> None:
-        """Count a failed relay; after `STUCK_RELAYS` Kafka failures in a row, start a new
-        producer and purge the old one (its records were never acknowledged)."""
-        if not isinstance(exc, RetryableError):
-            return
-        self._failures += 1
-        if self._failures >= STUCK_RELAYS:
-            log.error("outbox relay: %d failures in a row; starting a new producer", self._failures)
-            stale, self._producer = self._producer, self._new_producer()
-            self._failures = 0
-            threading.Thread(target=retire, args=(stale,), daemon=True).start()
 
 
 def notify_outbox(conn: psycopg.Connection[Any]) -> None:

@@ -20,6 +20,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from cdp.activation.incremental import IncrementalSegments
 from cdp.deadletter import DeadLetter, encode_dead_letter
 from cdp.errors import RetryableError
+from cdp.kafka.producer import Record
+from cdp.kafka.sender import BlockingSender
 from cdp.observability import LagStats
 from cdp.privacy import Suppressor
 from cdp.privacy.atrest import PiiCodec
@@ -66,12 +68,21 @@ FETCH_WAIT_MS = 100
 RETRY_FIRST_S = 0.1
 RETRY_CAP_S = 5.0
 
+#: How long one round of dead letters waits for the broker's acknowledgment before the ones
+#: not acknowledged are sent again (by a new producer after two such rounds, see
+#: `cdp.kafka.sender`).
+DLQ_FLUSH_TIMEOUT_S = 30.0
+
 
 class Processor:
     """Consumes `settings.topics.raw` and folds it into the profile store."""
 
     def __init__(
-        self, settings: Settings, codec: Codec | None = None, pii: PiiCodec | None = None
+        self,
+        settings: Settings,
+        codec: Codec | None = None,
+        pii: PiiCodec | None = None,
+        dlq_flush_timeout_s: float = DLQ_FLUSH_TIMEOUT_S,
     ) -> None:
         """`pii` defaults to the codec of `settings` (`cdp.privacy.keystate.pii_codec`); the
         caller checks the database's `pii_state` first (`run_processor` does)."""
@@ -101,9 +112,7 @@ class Processor:
         )
         self._keeper = PartitionKeeper()
         self._conn = self._connect()
-        self._dlq = Producer(
-            settings.kafka_config(**{"enable.idempotence": True, "acks": "all", "linger.ms": 5})
-        )
+        self._dlq = BlockingSender(self._dlq_producer, dlq_flush_timeout_s)
         self._consumer = Consumer(
             settings.consumer_config(
                 self._group,
@@ -117,6 +126,13 @@ class Processor:
             )
         )
         self._running = False
+
+    def _dlq_producer(self) -> Producer:
+        return Producer(
+            self._settings.kafka_config(
+                **{"enable.idempotence": True, "acks": "all", "linger.ms": 5}
+            )
+        )
 
     def _connect(self) -> psycopg.Connection[Any]:
         return psycopg.connect(self._settings.database_dsn(), autocommit=True)
@@ -243,22 +259,37 @@ class Processor:
             return self._conn
 
     def _dead_letter(self, letters: list[DeadLetter]) -> None:
-        """Publish dead letters and wait for the broker before the offsets move past them."""
+        """Publish dead letters and wait until the broker acknowledged every one of them,
+        before the offsets move past them: the ones not acknowledged are sent again, with the
+        batch retries' backoff, as long as it takes (the partition waits, as it does for
+        Postgres)."""
         if not letters:
             return
+        topic = self._settings.topics.dlq
+        pending = [Record(topic, encode_dead_letter(self._codec, letter)) for letter in letters]
         for letter in letters:
-            self._dlq.produce(self._settings.topics.dlq, encode_dead_letter(self._codec, letter))
             DEAD_LETTERS.labels(letter.reason).inc()
             EVENTS.labels("dead_lettered").inc()
-        remaining = self._dlq.flush(30)
-        if remaining:
-            raise RetryableError(f"{remaining} dead letters not acknowledged by the broker")
+        delay = RETRY_FIRST_S
+        while True:
+            sent = self._dlq.send(pending)
+            if sent.ok:
+                return
+            pending = [record for record, _ in sent.failed]
+            log.warning(
+                "%d dead letters not acknowledged (%s); sending them again in %.1fs",
+                len(pending),
+                sent.first_reason(),
+                delay,
+            )
+            time.sleep(delay)
+            delay = min(delay * 2, RETRY_CAP_S)
 
     def close(self) -> None:
         if self._sealer is not None:
             self._sealer.close()
         self._consumer.close()
-        self._dlq.flush(10)
+        self._dlq.close()
         self._conn.close()
 
 

@@ -33,7 +33,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from cdp.kafka.errors import BrokerUnavailable
 from cdp.settings import Settings
 
-__all__ = ["AsyncProducer", "Record", "retire"]
+__all__ = ["AsyncProducer", "Record", "fatal_error", "retire"]
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,8 @@ class Record:
     """One record to produce."""
 
     topic: str
-    value: bytes
+    value: bytes | None
+    """None: a tombstone."""
     key: bytes | None = None
 
 
@@ -112,7 +113,7 @@ class AsyncProducer:
             raise BrokerUnavailable("the producer queue is full") from exc
         except KafkaException as exc:
             pending.abandon()
-            if _fatal(exc):
+            if fatal_error(exc):
                 self._replace_if_current(producer, f"fatal error: {exc}")
             raise BrokerUnavailable(f"the producer refused the records: {exc}") from exc
         try:
@@ -149,7 +150,7 @@ class AsyncProducer:
             try:
                 producer.poll(POLL_INTERVAL_S)
             except KafkaException as exc:
-                if _fatal(exc):
+                if fatal_error(exc):
                     self._replace_if_current(producer, f"fatal error: {exc}")
                 else:
                     log.warning("kafka producer: %s", exc)
@@ -203,7 +204,7 @@ def retire(stale: Producer) -> None:
         stale.poll(0)
 
 
-def _fatal(exc: KafkaException) -> bool:
+def fatal_error(exc: KafkaException) -> bool:
     """Whether `produce` refused because the producer is in a fatal state. Its error says so by
     its code (`_FATAL`) without the fatal flag, and librdkafka did not always call `error_cb`
     for the fatal error itself (seen after the embedded broker's restart)."""

@@ -13,6 +13,8 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from cdp.ingest.app import ingest_routes
 from cdp.ingest.validate import BatchContext, validate_batch
+from cdp.kafka.producer import Record
+from cdp.kafka.sender import BlockingSender
 from cdp.ops.errors import NoSuchLetter, OpsError, ReplayRefused
 from cdp.ops.offsets import POLL_S, READ_TIMEOUT_S, end_offsets
 from cdp.schemas import EVENT, Codec, DecodeError
@@ -227,17 +229,12 @@ def replay_letters(
         records.append((letter, key, value))
     if not records:
         return replayed, refused
-    failures: list[str] = []
-
-    def delivered(err: Any, _msg: Any) -> None:
-        if err is not None:
-            failures.append(str(err))
-
-    producer = Producer(settings.producer_config())
-    for _letter, key, value in records:
-        producer.produce(settings.topics.raw, value=value, key=key or None, on_delivery=delivered)
-    remaining = producer.flush(FLUSH_TIMEOUT_S)
-    if remaining or failures:
-        raise OpsError(f"the raw topic did not take the replayed records: {failures[:1]}")
+    sender = BlockingSender(lambda: Producer(settings.producer_config()), FLUSH_TIMEOUT_S)
+    sent = sender.send(
+        [Record(settings.topics.raw, value, key or None) for _, key, value in records]
+    )
+    sender.close()
+    if not sent.ok:
+        raise OpsError(f"the raw topic did not take the replayed records: {sent.first_reason()}")
     replayed = [letter for letter, _, _ in records]
     return replayed, refused

@@ -117,7 +117,8 @@ def test_a_crash_between_the_two_produces_keeps_the_row_and_publishes_both_again
     seg = segment()
     queue(relay_settings, [MembershipChange(seg, 21, "entered")])
     crashing = OutboxRelay(relay_settings)
-    monkeypatch.setattr(crashing, "_producer", CrashingProducer(crashing._producer, 1))
+    sender = crashing._sender
+    monkeypatch.setattr(sender, "_producer", CrashingProducer(sender._producer, 1))
 
     with pytest.raises(KeyboardInterrupt):
         crashing.relay_once()
