@@ -49,6 +49,7 @@ from cdp.bench.pipeline_report import (
     QualityResult,
     ThroughputResult,
 )
+from cdp.bench.probe import speed_probe
 from cdp.bench.processor import ProcessorProcess
 from cdp.bench.quality import pair_counts
 from cdp.bench.repeats import median_run
@@ -530,6 +531,7 @@ def measure_throughput(
 ) -> ThroughputResult:
     """Start `processors` processors on a topic holding `total` events and time them until all
     are applied; RSS figures are of the largest processor."""
+    probed = speed_probe()
     with contextlib.ExitStack() as stack:
         conn = stack.enter_context(psycopg.connect(settings.database_dsn(), autocommit=True))
         _checkpoint(conn)
@@ -569,6 +571,7 @@ def measure_throughput(
         rss_peak=max(rss_peak, rss_end),
         rss_end=rss_end,
         cpu=_grouped_shares(before, after),
+        probe_s=(probed, speed_probe()),
     )
 
 

@@ -56,6 +56,11 @@ class ThroughputResult:
     runs: tuple[float, ...] = ()
     """Events/s of every run of this side when it was measured more than once (`--repeat`):
     this result is then their median run (`cdp.bench.repeats.median_run`)."""
+    probe_s: tuple[float, ...] = ()
+    """`cdp.bench.probe.speed_probe` just before and just after the run (CPU-s, lower is
+    faster)."""
+    run_probes: tuple[tuple[float, ...], ...] = ()
+    """`probe_s` of every run, as `runs`."""
 
     @property
     def events_per_s(self) -> float:
@@ -256,8 +261,13 @@ def _encryption_json(clear: ThroughputResult, encrypted: ThroughputResult) -> di
 
 
 def _runs_json(result: ThroughputResult) -> dict[str, object]:
-    """The events/s of each run of a repeated side; nothing for a single run."""
-    return {"runs_events_per_s": [round(r, 1) for r in result.runs]} if result.runs else {}
+    """The speed probes of the run, and the events/s and probes of each run of a repeated
+    side."""
+    out: dict[str, object] = {"speed_probe_s": [round(p, 3) for p in result.probe_s]}
+    if result.runs:
+        out["runs_events_per_s"] = [round(r, 1) for r in result.runs]
+        out["runs_speed_probe_s"] = [[round(p, 3) for p in pair] for pair in result.run_probes]
+    return out
 
 
 def _latency_json(latency: LatencyResult) -> dict[str, object]:
@@ -365,9 +375,20 @@ def _rows(report: PipelineReport) -> list[tuple[str, str]]:
 
 
 def _runs_rows(label: str, result: ThroughputResult) -> list[tuple[str, str]]:
-    if not result.runs:
-        return []
-    return [(label, ", ".join(f"{r:,.0f}" for r in result.runs) + " events/s")]
+    """The events/s of each run of a repeated side, and the speed probes of each run."""
+    rows = []
+    if result.runs:
+        rows.append((label, ", ".join(f"{r:,.0f}" for r in result.runs) + " events/s"))
+    probes = result.run_probes or ((result.probe_s,) if result.probe_s else ())
+    if probes:
+        rows.append(
+            (
+                "  speed probe before / after",
+                ", ".join(" / ".join(f"{p:.2f}" for p in pair) for pair in probes)
+                + " CPU-s (lower: faster)",
+            )
+        )
+    return rows
 
 
 def _ms(value: float | None) -> str:

@@ -24,4 +24,8 @@ def median_run(runs: Sequence[ThroughputResult]) -> ThroughputResult:
     if len(runs) == 1:
         return runs[0]
     middle = sorted(runs, key=lambda r: r.events_per_s)[(len(runs) - 1) // 2]
-    return dataclasses.replace(middle, runs=tuple(r.events_per_s for r in runs))
+    return dataclasses.replace(
+        middle,
+        runs=tuple(r.events_per_s for r in runs),
+        run_probes=tuple(r.probe_s for r in runs if r.probe_s),
+    )

@@ -98,3 +98,26 @@ def test_repeated_sides_report_their_median_run_and_every_run() -> None:
     assert "runs in clear" in text
     single = report(9_000, 10_000).as_json()
     assert "runs_events_per_s" not in str(single)
+
+
+def test_each_run_reports_the_speed_probes_taken_around_it() -> None:
+    runs = [
+        replace(throughput(9_000, 0.9), probe_s=(0.3, 0.31)),
+        replace(throughput(5_000, 0.9), probe_s=(0.56, 0.55)),
+        replace(throughput(9_500, 0.9), probe_s=(0.29, 0.3)),
+    ]
+    single = replace(report(9_000, None), throughput=runs[0])
+    plain = single.as_json()["throughput"]
+    assert isinstance(plain, dict)
+    assert plain["speed_probe_s"] == [0.3, 0.31]
+    console = Console(width=200, record=True)
+    console.print(render_pipeline_table(single))
+    assert "0.30 / 0.31 CPU-s" in console.export_text()
+
+    repeated = replace(single, throughput=median_run(runs))
+    doc = repeated.as_json()["throughput"]
+    assert isinstance(doc, dict)
+    assert doc["speed_probe_s"] == [0.3, 0.31], "the median run's own probes"
+    assert doc["runs_speed_probe_s"] == [[0.3, 0.31], [0.56, 0.55], [0.29, 0.3]]
+    console.print(render_pipeline_table(repeated))
+    assert "0.30 / 0.31, 0.56 / 0.55, 0.29 / 0.30 CPU-s" in console.export_text()
