@@ -18,6 +18,7 @@ from cdp.settings import Settings
 from tests.conftest import wait_for
 from tests.integration.profiles.conftest import (  # noqa: F401 - fixtures
     pipeline_settings,
+    restartable_settings,
     template_database,
 )
 from tests.kafka_helpers import read_all
@@ -26,13 +27,6 @@ pytestmark = pytest.mark.integration
 
 #: Short, so that the relay fails fast while its producer is stuck (30 s in service).
 FLUSH_TIMEOUT_S = 3.0
-
-
-@pytest.fixture
-def settings(pipeline_settings: Settings, own_broker: EmbeddedBroker) -> Settings:  # noqa: F811
-    return pipeline_settings.model_copy(
-        update={"kafka_bootstrap_servers": own_broker.bootstrap_servers}
-    )
 
 
 def create_topic(settings: Settings) -> None:
@@ -70,8 +64,10 @@ def outbox_rows(settings: Settings) -> int:
 
 
 def test_the_relay_publishes_again_after_the_broker_restarts(
-    settings: Settings, own_broker: EmbeddedBroker
+    restartable_settings: Settings,  # noqa: F811
+    own_broker: EmbeddedBroker,
 ) -> None:
+    settings = restartable_settings
     create_topic(settings)
     relay = OutboxRelay(settings, flush_timeout_s=FLUSH_TIMEOUT_S)
     queue_change(settings)

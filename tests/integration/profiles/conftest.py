@@ -14,6 +14,7 @@ from confluent_kafka import Producer
 from pydantic import SecretStr
 
 from cdp.db import upgrade
+from cdp.embedded import EmbeddedBroker
 from cdp.ingest.validate import BatchContext, validate_batch
 from cdp.profiles import Processor
 from cdp.schemas import EVENT, codec_for
@@ -60,6 +61,15 @@ def pipeline_settings(
         }
     )
     drop_database(template_database, url)
+
+
+@pytest.fixture
+def restartable_settings(pipeline_settings: Settings, own_broker: EmbeddedBroker) -> Settings:
+    """`pipeline_settings` on a broker of the test's own, which it may restart (`own_broker`);
+    the test creates the topics it needs there, again after each restart."""
+    return pipeline_settings.model_copy(
+        update={"kafka_bootstrap_servers": own_broker.bootstrap_servers}
+    )
 
 
 @dataclass

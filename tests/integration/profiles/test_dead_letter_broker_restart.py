@@ -15,23 +15,12 @@ from cdp.kafka import TopicSpec, ensure_topics
 from cdp.profiles import Processor
 from cdp.settings import Settings
 from tests.conftest import wait_for
-from tests.integration.profiles.conftest import (  # noqa: F401 - fixtures
-    pipeline_settings,
-    template_database,
-)
 from tests.kafka_helpers import read_all
 
 pytestmark = pytest.mark.integration
 
 #: Short, so that a round of dead letters fails fast while the producer is stuck (30 s in service).
 FLUSH_TIMEOUT_S = 3.0
-
-
-@pytest.fixture
-def settings(pipeline_settings: Settings, own_broker: EmbeddedBroker) -> Settings:  # noqa: F811
-    return pipeline_settings.model_copy(
-        update={"kafka_bootstrap_servers": own_broker.bootstrap_servers}
-    )
 
 
 def create_topics(settings: Settings) -> None:
@@ -65,8 +54,9 @@ def dead_letters(settings: Settings) -> list[bytes]:
 
 
 def test_dead_letters_are_published_after_the_broker_restarts(
-    settings: Settings, own_broker: EmbeddedBroker
+    restartable_settings: Settings, own_broker: EmbeddedBroker
 ) -> None:
+    settings = restartable_settings
     create_topics(settings)
     processor = Processor(settings, dlq_flush_timeout_s=FLUSH_TIMEOUT_S)
     try:
