@@ -27,16 +27,20 @@ class DeadLetter:
     origin: str | None = None
 
 
-def encode_dead_letter(codec: Codec, letter: DeadLetter, failed_at_ms: int | None = None) -> bytes:
+def encode_dead_letter(
+    codec: Codec, letter: DeadLetter, failed_at_ms: int | None = None, count: bool = True
+) -> bytes:
     """The dead-letter record for `letter`, counted in `cdp_dead_letters_total` by stage and
-    reason (every stage encodes its dead letters here, so the count covers all of them)."""
-    DEAD_LETTERS.labels(letter.stage, letter.reason).inc()
-    log.info(
-        "dead letter (%s): %s",
-        letter.reason,
-        letter.message,
-        extra={"stage": letter.stage, "message_id": letter.message_id},
-    )
+    reason (every stage encodes its dead letters here, so the count covers all of them) and
+    logged; `count` False for a letter encoded again (cut to fit its topic), already counted."""
+    if count:
+        DEAD_LETTERS.labels(letter.stage, letter.reason).inc()
+        log.info(
+            "dead letter (%s): %s",
+            letter.reason,
+            letter.message,
+            extra={"stage": letter.stage, "message_id": letter.message_id},
+        )
     return codec.encode(
         DEAD_LETTER,
         {

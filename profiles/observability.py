@@ -8,6 +8,7 @@ __all__ = [
     "BATCH_SECONDS",
     "BATCH_SIZE",
     "DEAD_LETTERS",
+    "DEAD_LETTERS_LOST",
     "EVENTS",
     "MERGES",
     "PROFILES_CREATED",
@@ -20,6 +21,10 @@ DEAD_LETTERS = Counter(
     "cdp_processor_dead_letters_total",
     "Events dead-lettered by the processor, by reason.",
     ["reason"],
+)
+DEAD_LETTERS_LOST = Counter(
+    "cdp_processor_dead_letters_lost_total",
+    "Dead letters the topic refused even with their payload cut; logged, then skipped.",
 )
 MERGES = Counter("cdp_processor_merges_total", "Profile merges.")
 PROFILES_CREATED = Counter("cdp_processor_profiles_created_total", "Profiles created.")

@@ -18,15 +18,15 @@ import psycopg
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from cdp.activation.incremental import IncrementalSegments
-from cdp.deadletter import DeadLetter, encode_dead_letter
+from cdp.deadletter import DeadLetter
 from cdp.errors import RetryableError
-from cdp.kafka.producer import Record
 from cdp.kafka.sender import BlockingSender
 from cdp.observability import LagStats
 from cdp.privacy import Suppressor
 from cdp.privacy.atrest import PiiCodec
 from cdp.privacy.keystate import pii_codec
 from cdp.profiles.apply import BatchApplier, BatchOutcome
+from cdp.profiles.dead_letters import publish_dead_letters
 from cdp.profiles.decode import STAGE, EventDecoder
 from cdp.profiles.events import InEvent
 from cdp.profiles.observability import (
@@ -259,31 +259,13 @@ class Processor:
             return self._conn
 
     def _dead_letter(self, letters: list[DeadLetter]) -> None:
-        """Publish dead letters and wait until the broker acknowledged every one of them,
-        before the offsets move past them: the ones not acknowledged are sent again, with the
-        batch retries' backoff, as long as it takes (the partition waits, as it does for
-        Postgres)."""
+        """Publish dead letters before the offsets move past them (`publish_dead_letters`)."""
         if not letters:
             return
-        topic = self._settings.topics.dlq
-        pending = [Record(topic, encode_dead_letter(self._codec, letter)) for letter in letters]
         for letter in letters:
             DEAD_LETTERS.labels(letter.reason).inc()
             EVENTS.labels("dead_lettered").inc()
-        delay = RETRY_FIRST_S
-        while True:
-            sent = self._dlq.send(pending)
-            if sent.ok:
-                return
-            pending = [record for record, _ in sent.failed]
-            log.warning(
-                "%d dead letters not acknowledged (%s); sending them again in %.1fs",
-                len(pending),
-                sent.first_reason(),
-                delay,
-            )
-            time.sleep(delay)
-            delay = min(delay * 2, RETRY_CAP_S)
+        publish_dead_letters(self._dlq, self._codec, self._settings.topics.dlq, letters)
 
     def close(self) -> None:
         if self._sealer is not None:

@@ -24,7 +24,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from cdp.kafka.producer import Record, fatal_error, retire
 
-__all__ = ["STUCK_ROUNDS", "BlockingSender", "Sent"]
+__all__ = ["STUCK_ROUNDS", "BlockingSender", "Failure", "Sent"]
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +32,26 @@ log = logging.getLogger(__name__)
 #: being away for a moment, which the same producer rides out.
 STUCK_ROUNDS = 2
 
+#: Errors that refuse a record for what it is (its size), so that sending it again as it is
+#: can never succeed.
+PERMANENT = frozenset({KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE})
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A record the broker did not acknowledge, why, and whether it never will as it is."""
+
+    record: Record
+    reason: str
+    permanent: bool = False
+
 
 @dataclass(frozen=True, slots=True)
 class Sent:
     """One round: the records the broker acknowledged and the others, each with why not."""
 
     acknowledged: list[Record] = field(default_factory=list)
-    failed: list[tuple[Record, str]] = field(default_factory=list)
+    failed: list[Failure] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -47,7 +60,7 @@ class Sent:
 
     def first_reason(self) -> str:
         """Why the first failed record failed ("" when none did), for a log line or an error."""
-        return self.failed[0][1] if self.failed else ""
+        return self.failed[0].reason if self.failed else ""
 
 
 class BlockingSender:
@@ -68,12 +81,14 @@ class BlockingSender:
 
     def send(self, records: Sequence[Record]) -> Sent:
         """Produce `records` in order and wait (up to the flush timeout) for the broker; never
-        raises for a Kafka failure, which `Sent.failed` reports per record instead. At least
+        raises for a Kafka failure, which `Sent.failed` reports per record instead. A record
+        refused for its size is skipped; any other refusal stops the round there. At least
         once: a record that failed here may still be delivered later by a producer that was
         not replaced, so a caller that resends it may publish it twice."""
-        reports: list[str | None] = [None] * len(records)
+        reports: list[KafkaError | None] = [None] * len(records)
         answered = [False] * len(records)
-        refused: tuple[int, str] | None = None
+        refused: dict[int, Failure] = {}
+        stopped = len(records)
         fatal = False
         for index, record in enumerate(records):
             try:
@@ -84,11 +99,16 @@ class BlockingSender:
                     on_delivery=_reporter(index, reports, answered),
                 )
             except (KafkaException, BufferError) as exc:
-                refused = (index, f"the producer refused the record: {exc}")
+                why = f"the producer refused the record: {exc}"
+                if _code(exc) in PERMANENT:
+                    refused[index] = Failure(record, why, permanent=True)
+                    continue
+                refused[index] = Failure(record, why)
+                stopped = index + 1
                 fatal = isinstance(exc, KafkaException) and fatal_error(exc)
                 break
         self._flush()
-        sent = _outcome(records, reports, answered, refused)
+        sent = _outcome(records, reports, answered, refused, stopped)
         self._count(sent, fatal)
         return sent
 
@@ -98,8 +118,9 @@ class BlockingSender:
 
     def _count(self, sent: Sent, fatal: bool) -> None:
         """Count a failed round; replace the producer after `stuck_rounds` in a row, or now
-        when it is in a fatal state."""
-        if sent.ok:
+        when it is in a fatal state. Records refused for their size say nothing about the
+        producer: a round with no other failure counts as a good one."""
+        if all(f.permanent for f in sent.failed):
             self._failed_rounds = 0
             return
         self._failed_rounds += 1
@@ -121,33 +142,41 @@ class BlockingSender:
             self._producer.flush(timeout_s)
 
 
+def _code(exc: Exception) -> int | None:
+    error = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+    return error.code() if isinstance(error, KafkaError) else None
+
+
 def _reporter(
-    index: int, reports: list[str | None], answered: list[bool]
+    index: int, reports: list[KafkaError | None], answered: list[bool]
 ) -> Callable[[KafkaError | None, Message], None]:
     def delivered(err: KafkaError | None, _msg: Message) -> None:
         answered[index] = True
-        if err is not None:
-            reports[index] = str(err)
+        reports[index] = err
 
     return delivered
 
 
 def _outcome(
     records: Sequence[Record],
-    reports: list[str | None],
+    reports: list[KafkaError | None],
     answered: list[bool],
-    refused: tuple[int, str] | None,
+    refused: dict[int, Failure],
+    stopped: int,
 ) -> Sent:
-    """Split `records` by their delivery reports; those from the refused one on were never
-    produced."""
+    """Split `records` by their delivery reports and refusals; those from `stopped` on were
+    never produced."""
     sent = Sent()
-    for index, (record, report, done) in enumerate(zip(records, reports, answered, strict=True)):
-        if done and report is None:
+    for index, record in enumerate(records):
+        report = reports[index]
+        if index in refused:
+            sent.failed.append(refused[index])
+        elif index >= stopped:
+            sent.failed.append(Failure(record, "not produced: an earlier record was refused"))
+        elif answered[index] and report is None:
             sent.acknowledged.append(record)
-        elif done:
-            sent.failed.append((record, report or ""))
-        elif refused is not None and index >= refused[0]:
-            sent.failed.append((record, refused[1]))
+        elif answered[index] and report is not None:
+            sent.failed.append(Failure(record, str(report), report.code() in PERMANENT))
         else:
-            sent.failed.append((record, "not acknowledged within the flush timeout"))
+            sent.failed.append(Failure(record, "not acknowledged within the flush timeout"))
     return sent

@@ -91,7 +91,10 @@ def test_a_failed_record_is_reported_with_its_reason_and_the_others_acknowledged
     factory.made[0].fail = {b"b"}
     sent = sender.send(records(b"a", b"b", b"c"))
     assert [r.value for r in sent.acknowledged] == [b"a", b"c"]
-    assert [(r.value, "MSG_SIZE_TOO_LARGE" in why) for r, why in sent.failed] == [(b"b", True)]
+    assert [(f.record.value, "MSG_SIZE_TOO_LARGE" in f.reason) for f in sent.failed] == [
+        (b"b", True)
+    ]
+    assert sent.failed[0].permanent, "too large: sending it again as it is cannot succeed"
 
 
 def test_records_not_answered_in_time_fail_and_stuck_rounds_start_a_new_producer(
@@ -103,8 +106,8 @@ def test_records_not_answered_in_time_fail_and_stuck_rounds_start_a_new_producer
     for _ in range(STUCK_ROUNDS):
         assert len(factory.made) == 1
         sent = sender.send(records(b"a"))
-        assert [(r.value, why) for r, why in sent.failed] == [
-            (b"a", "not acknowledged within the flush timeout")
+        assert [(f.record.value, f.reason, f.permanent) for f in sent.failed] == [
+            (b"a", "not acknowledged within the flush timeout", False)
         ]
     assert len(factory.made) == 2
     wait_for(lambda: factory.made[0].purged, timeout=5, what="the stuck producer to be purged")
@@ -129,8 +132,9 @@ def test_a_fatal_refusal_replaces_the_producer_at_once(factory: Factory) -> None
     factory.made[0].refuse = (b"b", fatal)
     sent = sender.send(records(b"a", b"b", b"c"))
     assert [r.value for r in sent.acknowledged] == [b"a"]
-    assert [r.value for r, _ in sent.failed] == [b"b", b"c"]
-    assert all("refused" in why for _, why in sent.failed)
+    assert [(f.record.value, f.permanent) for f in sent.failed] == [(b"b", False), (b"c", False)]
+    assert "refused" in sent.failed[0].reason
+    assert "not produced" in sent.failed[1].reason
     assert len(factory.made) == 2
     assert sender.send(records(b"b", b"c")).ok
 
@@ -141,5 +145,18 @@ def test_a_full_queue_fails_the_rest_of_the_round_without_a_new_producer(
     sender = BlockingSender(factory, 1.0)
     factory.made[0].refuse = (b"b", BufferError("Local: Queue full"))
     sent = sender.send(records(b"a", b"b"))
-    assert [r.value for r, why in sent.failed if "Queue full" in why] == [b"b"]
+    assert [f.record.value for f in sent.failed if "Queue full" in f.reason] == [b"b"]
+    assert len(factory.made) == 1
+
+
+def test_a_record_refused_for_its_size_is_skipped_and_does_not_count_as_stuck(
+    factory: Factory,
+) -> None:
+    sender = BlockingSender(factory, 1.0)
+    too_large = KafkaException(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE, "Message size too large"))
+    factory.made[0].refuse = (b"b", too_large)
+    for _ in range(STUCK_ROUNDS + 1):
+        sent = sender.send(records(b"a", b"b", b"c"))
+        assert [r.value for r in sent.acknowledged] == [b"a", b"c"]
+        assert [(f.record.value, f.permanent) for f in sent.failed] == [(b"b", True)]
     assert len(factory.made) == 1
