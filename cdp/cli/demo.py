@@ -19,7 +19,8 @@ def demo(
     listen: float = typer.Option(
         20.0,
         min=0,
-        help="Seconds to print deliveries to the demo's local webhook receiver (0: none).",
+        help="Seconds at most to print deliveries to the demo's local webhook receiver; it "
+        "stops once they stop (0: no receiver).",
     ),
 ) -> None:
     """Anonymous browsing, a campaign click, sign-up, purchase, a support ticket and a second

@@ -18,7 +18,7 @@ import httpx
 
 from cdp.demo.errors import DemoError
 from cdp.demo.journeys import Customer, customers, journey
-from cdp.demo.webhook import DEMO_DESTINATION, DemoReceiver, describe
+from cdp.demo.webhook import DEMO_DESTINATION, QUIET_S, DemoReceiver, describe
 from cdp.settings import Settings
 
 __all__ = ["DemoPlan", "example_segments", "run_demo"]
@@ -48,8 +48,9 @@ class DemoPlan:
     customers: int = 20
     seed: int = 7
     listen_s: float = 20.0
-    """How long the demo's webhook receiver keeps printing deliveries after the events are in
-    (0: no receiver, no destination)."""
+    """How long at most the demo's webhook receiver keeps printing deliveries after the events
+    are in; it stops earlier once they stop (`DemoReceiver.listen`). 0: no receiver, no
+    destination."""
 
 
 def run_demo(settings: Settings, plan: DemoPlan, say: Callable[[str], None] = print) -> Customer:
@@ -71,19 +72,17 @@ def run_demo(settings: Settings, plan: DemoPlan, say: Callable[[str], None] = pr
         profile = _settled(plan, star)
         say(_where_to_look(plan, star, profile))
         if receiver is not None:
-            say(f"Listening {plan.listen_s:g} s for webhook deliveries (Ctrl-C to stop) ...")
-            _listen(receiver, plan.listen_s)
+            say(
+                f"Listening up to {plan.listen_s:g} s for webhook deliveries, until none came "
+                f"for {QUIET_S:g} s (Ctrl-C to stop) ..."
+            )
+            with contextlib.suppress(KeyboardInterrupt):
+                receiver.listen(plan.listen_s)
             say(
                 f"{receiver.received} signed deliveries received; the destination is removed "
                 "again (`cdp destinations apply` makes lasting ones)."
             )
     return star
-
-
-def _listen(receiver: DemoReceiver, seconds: float) -> None:
-    """Wait `seconds` for deliveries (Ctrl-C ends it early)."""
-    with contextlib.suppress(KeyboardInterrupt):
-        time.sleep(seconds)
 
 
 def _apply_segments(settings: Settings) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -19,9 +20,12 @@ from cdp.activation.destinations.store import apply_destinations, delete_destina
 from cdp.db import create_engine
 from cdp.settings import Settings
 
-__all__ = ["DEMO_DESTINATION", "DemoReceiver", "describe"]
+__all__ = ["DEMO_DESTINATION", "QUIET_S", "DemoReceiver", "describe"]
 
 DEMO_DESTINATION = "demo-webhook"
+#: Silence after a delivery that ends the demo's listening early: a run's entries come out of a
+#: few processor batches and relay rounds, within a second or two of each other on `cdp up`.
+QUIET_S = 5.0
 
 
 class DemoReceiver:
@@ -38,6 +42,7 @@ class DemoReceiver:
         self._secret = secrets.token_urlsafe(24)
         self.received = 0
         self.bad_signatures = 0
+        self._arrived = threading.Condition()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -50,9 +55,20 @@ class DemoReceiver:
         if not signing.verify(self._secret, body, timestamp, signature):
             self.bad_signatures += 1
             return False
-        self.received += 1
         self._on_change(orjson.loads(body))
+        with self._arrived:
+            self.received += 1
+            self._arrived.notify_all()
         return True
+
+    def listen(self, seconds: float, quiet_s: float = QUIET_S) -> None:
+        """Return after `seconds`, or earlier once deliveries have come and then none for
+        `quiet_s`: the demo's user sees the burst of entries and is not kept waiting after it."""
+        deadline = time.monotonic() + seconds
+        with self._arrived:
+            while (left := deadline - time.monotonic()) > 0:
+                if not self._arrived.wait(min(left, quiet_s) if self.received else left):
+                    return
 
     def __enter__(self) -> DemoReceiver:
         self._thread.start()

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import httpx
 import orjson
 
-from cdp.activation.destinations.signing import signature_headers
+from cdp.activation.destinations.signing import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    signature_headers,
+)
 from cdp.demo.webhook import DemoReceiver, describe
 from cdp.settings import Settings
 
@@ -44,3 +50,30 @@ def test_a_change_is_described_by_its_email_if_it_has_one() -> None:
     assert "profile 42" in line
     assert line.endswith("(email:jane@example.com)")
     assert describe({**CHANGE, "identifiers": []}).endswith("profile 42")
+
+
+def _deliver(receiver: DemoReceiver, count: int) -> None:
+    for _ in range(count):
+        body = orjson.dumps(CHANGE)
+        headers = signature_headers(receiver._secret, body)
+        receiver.accept(body, headers[TIMESTAMP_HEADER], headers[SIGNATURE_HEADER])
+
+
+def test_listening_ends_once_deliveries_stop() -> None:
+    receiver = DemoReceiver(Settings(), ["big-spenders"], lambda _: None)
+    sender = threading.Timer(0.05, _deliver, (receiver, 3))
+    sender.start()
+    listener = threading.Thread(target=receiver.listen, args=(600.0, 0.2), daemon=True)
+    listener.start()
+    listener.join(timeout=60)
+    sender.join()
+    assert not listener.is_alive(), "still listening long after the last delivery"
+    assert receiver.received == 3
+
+
+def test_listening_without_deliveries_waits_the_whole_time() -> None:
+    receiver = DemoReceiver(Settings(), ["big-spenders"], lambda _: None)
+    started = time.monotonic()
+    receiver.listen(0.5, quiet_s=0.01)
+    assert time.monotonic() - started >= 0.5
+    assert receiver.received == 0

@@ -110,7 +110,7 @@ def test_a_dead_destination_is_dead_lettered_while_a_healthy_one_gets_everything
                     "url": receiver.url("/dead"),
                     "secret": SECRET,
                     "timeout_s": 0.3,
-                    "concurrency": 1,
+                    "concurrency": 4,
                 }
             },
             webhook(refused, receiver.url("/refused")),
