@@ -146,3 +146,33 @@ def test_the_statements_do_not_grow_with_the_segments(conn: psycopg.Connection[A
     many = run(conn, segments(20), ids, together=True)
     assert len(many[0]) == 20 * len(few[0]) > 0
     assert many[1] == few[1] <= 10
+
+
+def test_pairs_left_out_of_the_subsets_keep_their_membership_and_check(
+    conn: psycopg.Connection[Any],
+) -> None:
+    """`subsets`: a (segment, profile) pair not chosen is not evaluated, so its stale membership
+    and window check stay as they are, while the chosen pairs of the same profile move."""
+    renewed = (NOW - timedelta(days=10)).isoformat()
+    gold = profile(conn, {"plan": "gold", "renewed": renewed})
+    silver = profile(conn, {"plan": "silver", "renewed": renewed})
+    chosen = segments(1)
+    conn.execute(
+        "INSERT INTO segment_memberships (slug, profile_id, version) VALUES ('s0-0', %s, 1)",
+        (silver,),
+    )
+    conn.execute("INSERT INTO segment_checks VALUES ('s1-0', %s, %s)", (silver, NOW))
+    subsets = [[gold], [gold], [gold, silver]]
+
+    changes = evaluate_segments(
+        conn, chosen, [gold, silver], codec_for(Settings()), MEMBERSHIP, "evaluation", NOW, subsets
+    )
+
+    assert [(c.segment.slug, c.profile_id, c.change) for c in changes] == [
+        ("s0-0", gold, "entered"),
+        ("s1-0", gold, "entered"),
+    ]
+    members, checks = state(conn)
+    assert {(s, p) for s, p, _ in members} == {("s0-0", gold), ("s0-0", silver), ("s1-0", gold)}
+    assert {(s, p, at) for s, p, at in checks if p == silver} == {("s1-0", silver, NOW)}
+    assert {(s, p) for s, p, _ in checks} == {("s1-0", gold), ("s1-0", silver)}
