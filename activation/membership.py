@@ -277,15 +277,12 @@ def _write_memberships(conn: Connection[Any], changes: list[MembershipChange]) -
     entered = [c for c in changes if c.change == "entered"]
     exited = [c for c in changes if c.change == "exited"]
     if entered:
-        with (
-            conn.cursor() as cur,
-            cur.copy(
-                "COPY segment_memberships (slug, profile_id, version) FROM STDIN (FORMAT BINARY)"
-            ) as copy,
-        ):
-            copy.set_types(["text", "int8", "int4"])
-            for c in entered:
-                copy.write_row((c.segment.slug, c.profile_id, c.segment.version))
+        _copy_binary(
+            conn,
+            "segment_memberships (slug, profile_id, version)",
+            ["text", "int8", "int4"],
+            [(c.segment.slug, c.profile_id, c.segment.version) for c in entered],
+        )
     if exited:
         conn.execute(
             "DELETE FROM segment_memberships m USING unnest(%s::text[], %s::bigint[]) AS x(slug, p) "
@@ -380,17 +377,24 @@ def write_outbox(
         }
         value = codec.encode(MEMBERSHIP_CHANGE, record)
         append((membership_topic, key, value, topic, change.change != "entered"))
-    with (
-        conn.cursor() as cur,
-        cur.copy(
-            "COPY outbox (topic, key, value, fanout_topic, fanout_tombstone) "
-            "FROM STDIN (FORMAT BINARY)"
-        ) as copy,
-    ):
-        copy.set_types(["text", "bytea", "bytea", "text", "bool"])
+    _copy_binary(
+        conn,
+        "outbox (topic, key, value, fanout_topic, fanout_tombstone)",
+        ["text", "bytea", "bytea", "text", "bool"],
+        rows,
+    )
+    notify_outbox(conn)
+
+
+def _copy_binary(
+    conn: Connection[Any], target: str, types: list[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """COPY `rows` into `target` ("table (columns)") in the binary format, each column sent
+    as the Postgres type named in `types`."""
+    with conn.cursor() as cur, cur.copy(f"COPY {target} FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(types)
         for row in rows:
             copy.write_row(row)
-    notify_outbox(conn)
 
 
 #: Per profile: the emitted traits (in the stored order) and "type:value" identifiers.
