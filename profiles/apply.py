@@ -26,6 +26,7 @@ from cdp.profiles.computed.maintain import event_name
 from cdp.profiles.events import InEvent
 from cdp.profiles.fold import fold_computed, fold_traits, moved_computed
 from cdp.profiles.groups import GroupCalls, write_groups
+from cdp.profiles.observability import StepClock
 from cdp.profiles.offsets import claim_offsets, save_offsets
 from cdp.profiles.pii import PiiWriter
 from cdp.profiles.sealing import SealingProcess
@@ -103,6 +104,7 @@ class BatchApplier:
         `next_offsets` covers every record consumed, including ones that were dead-lettered
         before reaching here, so the stored position moves past them too.
         """
+        clock = StepClock()
         stored = claim_offsets(conn, self._group, self._topic, sorted(next_offsets))
         fresh = [e for e in batch if e.offset >= stored.get(e.partition, 0)]
         for event in fresh:
@@ -114,7 +116,9 @@ class BatchApplier:
         idents = [self._identify(e) for e in events]
         lock_identifiers(conn, {i for ids in idents for i in ids})
         state = load_state(conn, [i for ids in idents for i in ids], self._pii)
+        clock.lap("load")
         timeline, groups = self._fold(state, events, idents)
+        clock.lap("fold")
         real = allocate_ids(conn, state)
         sealing = self._pii is not None and self._pii.enabled
         write_state(conn, state, real, self._pii, _plain_of(events) if sealing else None)
@@ -127,9 +131,12 @@ class BatchApplier:
         write_groups(conn, groups, final, self._pii)
         rows = change_rows(state, final, real, self._codec, self._changes_topic)
         copy_changes(conn, rows)
+        clock.lap("write")
         owners = [final(pid) for pid, _ in timeline.rows]
         traits_changed = self._computed_traits(conn, state, events, owners, final)
+        clock.lap("computed_traits")
         memberships = self._evaluate_segments(conn, state, events, owners, final, traits_changed)
+        clock.lap("segments")
         save_offsets(conn, self._group, self._topic, next_offsets)
         created = sum(1 for p in state.profiles.values() if p.is_new and p.merged_into is None)
         return BatchOutcome(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from prometheus_client import Counter, Histogram
 
 __all__ = [
@@ -14,6 +17,8 @@ __all__ = [
     "PROFILES_CREATED",
     "RETRIES",
     "SEAL_FALLBACKS",
+    "STEP_SECONDS",
+    "StepClock",
 ]
 
 EVENTS = Counter("cdp_processor_events_total", "Events consumed, by outcome.", ["outcome"])
@@ -45,3 +50,26 @@ BATCH_SECONDS = Histogram(
     "Time to apply one micro-batch (one Postgres transaction).",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+STEP_SECONDS = Histogram(
+    "cdp_processor_step_seconds",
+    "Time one micro-batch spends in each step: prepare (decoding and identifier extraction,"
+    " in a worker thread while the previous batch is applied), load (offsets, dedupe, identity"
+    " locks, state), fold, write (profiles, identifiers, timeline, groups, profile changes),"
+    " computed_traits, segments, commit.",
+    ["step"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+
+
+class StepClock:
+    """Splits the wall time of one batch into consecutive steps of `STEP_SECONDS`: each `lap`
+    records the time since the previous one (or since the clock was made)."""
+
+    def __init__(self, now: Callable[[], float] = time.perf_counter) -> None:
+        self._now = now
+        self._last = now()
+
+    def lap(self, step: str) -> None:
+        now = self._now()
+        STEP_SECONDS.labels(step).observe(now - self._last)
+        self._last = now

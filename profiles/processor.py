@@ -37,6 +37,8 @@ from cdp.profiles.observability import (
     MERGES,
     PROFILES_CREATED,
     RETRIES,
+    STEP_SECONDS,
+    StepClock,
 )
 from cdp.profiles.offsets import read_offsets
 from cdp.profiles.partitions import PartitionKeeper, month_of
@@ -196,6 +198,7 @@ class Processor:
         except (ValueError, OverflowError, OSError):
             months = None  # raised again, in order, by _process_prepared
         elapsed = time.perf_counter() - started
+        STEP_SECONDS.labels("prepare").observe(elapsed)
         return _Prepared(len(messages), _next_offsets(messages), events, letters, months, elapsed)
 
     def _process_prepared(self, batch: _Prepared) -> BatchOutcome | None:
@@ -235,7 +238,10 @@ class Processor:
 
     def _apply(self, events: list[InEvent], next_offsets: dict[int, int]) -> BatchOutcome:
         with self._conn.transaction():
-            return self._applier.apply(self._conn, events, next_offsets)
+            outcome = self._applier.apply(self._conn, events, next_offsets)
+            clock = StepClock()
+        clock.lap("commit")
+        return outcome
 
     def _with_retry(self, work: Callable[[], T]) -> T:
         """Run `work`, retrying transient Postgres failures (deadlock, serialization, connection)
