@@ -56,6 +56,7 @@ from cdp.bench.repeats import median_run
 from cdp.bench.report import machine_info
 from cdp.bench.scraper import MetricsScraper
 from cdp.bench.stats import CpuSample, cpu_shares, percentile, sample_cpu
+from cdp.bench.steps import read_steps
 from cdp.bench.synthetic import Workload, generate
 from cdp.db import upgrade
 from cdp.embedded import free_port
@@ -111,10 +112,10 @@ class PipelineOptions:
     segments: int = 0
     """Synthetic segments defined for a second throughput run (with `computed_traits`)."""
     computed_traits: int = 0
-    metrics: bool = False
-    """Run the throughput again with metrics served (`CDP_METRICS_PORT`) and scraped every
-    second, to measure what observability costs."""
     """Synthetic computed traits defined for that second run."""
+    metrics: bool = False
+    """Run the throughput again with the processors' metrics scraped every second, to measure
+    what observability costs (every run serves them and reads them once, at its end)."""
     compare_encryption: bool = False
     """Run the throughput again with PII encryption off, against the first run's (on)."""
     repeat: int = 1
@@ -298,7 +299,7 @@ def _comparisons(
         what = f"with {options.segments} segments and {options.computed_traits} computed traits"
         sides["defined"] = (what, defining(options))
     if options.metrics:
-        sides["metrics"] = ("with metrics served and scraped every second", observing)
+        sides["metrics"] = ("with metrics scraped every second", observing)
     if options.compare_encryption:
         sides["clear"] = ("with PII encryption off", in_clear_of(settings))
     return sides
@@ -320,8 +321,9 @@ def defining(options: PipelineOptions) -> Callable[[Settings], Settings]:
 
 
 def observing(fresh: Settings) -> Settings:
-    """The variant with every processor serving `/healthz`, `/readyz` and `/metrics` (consumer
-    lag statistics included), which a `MetricsScraper` reads every second."""
+    """The variant whose processors' `/metrics` (consumer lag statistics included) a
+    `MetricsScraper` reads every second: a metrics port set beforehand (see
+    `measure_throughput`)."""
     return fresh.model_copy(update={"metrics_port": free_port()})
 
 
@@ -530,12 +532,19 @@ def measure_throughput(
     processors: int = 1,
 ) -> ThroughputResult:
     """Start `processors` processors on a topic holding `total` events and time them until all
-    are applied; RSS figures are of the largest processor."""
+    are applied; RSS figures are of the largest processor.
+
+    The processors serve their metrics, as deployed ones do; they are read once, at the end,
+    for the batch time by step (`cdp.bench.steps`). When `settings` come with a metrics port
+    (`observing`, or `CDP_METRICS_PORT`), a `MetricsScraper` also reads them every second."""
     probed = speed_probe()
+    scraping = bool(settings.metrics_port)
+    if not scraping:
+        settings = settings.model_copy(update={"metrics_port": free_port()})
     with contextlib.ExitStack() as stack:
         conn = stack.enter_context(psycopg.connect(settings.database_dsn(), autocommit=True))
         _checkpoint(conn)
-        running = _start_processors(stack, settings, logs, processors)
+        running = _start_processors(stack, settings, logs, processors, scraping)
         rss_first = rss_peak = 0
         first: tuple[float, int] | None = None
         before: CpuSample | None = None
@@ -559,6 +568,7 @@ def measure_throughput(
             time.sleep(THROUGHPUT_POLL_S)
         after = sample_cpu(_watched(running, services()))
         rss_end = max(_rss(p.process) for p in running)
+        steps = read_steps(_ports(settings, processors))
     if first is None or before is None or now <= first[0]:
         raise BenchError("every event was applied in the first batch: too few events to time")
     measured_s = now - first[0]
@@ -572,6 +582,7 @@ def measure_throughput(
         rss_end=rss_end,
         cpu=_grouped_shares(before, after),
         probe_s=(probed, speed_probe()),
+        steps=steps,
     )
 
 
@@ -584,18 +595,27 @@ def _checkpoint(conn: psycopg.Connection[Any]) -> None:
 
 
 def _start_processors(
-    stack: contextlib.ExitStack, settings: Settings, logs: Path, count: int
+    stack: contextlib.ExitStack,
+    settings: Settings,
+    logs: Path,
+    count: int,
+    scraping: bool = True,
 ) -> list[ProcessorProcess]:
     """`count` processors of one consumer group, started together so that they join it in one
-    rebalance; each is stopped when `stack` closes."""
+    rebalance; each is stopped when `stack` closes. With `metrics_port` set they serve their
+    metrics, which a `MetricsScraper` reads every second when `scraping`."""
     running = [
         stack.enter_context(ProcessorProcess(settings, logs / f"processor-{n}.log", n - 1))
         for n in range(1, count + 1)
     ]
-    if settings.metrics_port:
-        ports = [settings.metrics_port + i for i in range(count)]
-        stack.enter_context(MetricsScraper(ports))
+    if settings.metrics_port and scraping:
+        stack.enter_context(MetricsScraper(_ports(settings, count)))
     return running
+
+
+def _ports(settings: Settings, count: int) -> list[int]:
+    """The metrics ports of `count` processors (`cdp.bench.processor.processor_env`)."""
+    return [settings.metrics_port + i for i in range(count)] if settings.metrics_port else []
 
 
 def _watched(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -25,6 +25,9 @@ __all__ = [
     "render_pipeline_table",
     "write_pipeline_report",
 ]
+
+#: `cdp_processor_step_seconds` steps in the order a batch goes through them.
+STEP_ORDER = ("load", "fold", "write", "computed_traits", "segments", "commit", "prepare")
 
 #: The issue's goals on this 2-core machine, broker and Postgres included.
 GOAL_EVENTS_PER_S = 25_000
@@ -61,6 +64,8 @@ class ThroughputResult:
     faster)."""
     run_probes: tuple[tuple[float, ...], ...] = ()
     """`probe_s` of every run, as `runs`."""
+    steps: dict[str, float] = field(default_factory=dict)
+    """Mean ms per batch of each step of the processors (`cdp.bench.steps`), over the run."""
 
     @property
     def events_per_s(self) -> float:
@@ -138,7 +143,7 @@ class PipelineReport:
     defined: ThroughputResult | None = None
     """The throughput run with synthetic segments and computed traits defined (None: not run)."""
     observed: ThroughputResult | None = None
-    """The throughput run with metrics served and scraped every second (None: not run)."""
+    """The throughput run with metrics scraped every second (None: not run)."""
     in_clear: ThroughputResult | None = None
     """The throughput run with PII encryption off (None: not run); `throughput` is encrypted."""
 
@@ -264,6 +269,8 @@ def _runs_json(result: ThroughputResult) -> dict[str, object]:
     """The speed probes of the run, and the events/s and probes of each run of a repeated
     side."""
     out: dict[str, object] = {"speed_probe_s": [round(p, 3) for p in result.probe_s]}
+    if result.steps:
+        out["batch_ms_by_step"] = rounded(result.steps, 1)
     if result.runs:
         out["runs_events_per_s"] = [round(r, 1) for r in result.runs]
         out["runs_speed_probe_s"] = [[round(p, 3) for p in pair] for pair in result.run_probes]
@@ -325,7 +332,7 @@ def _rows(report: PipelineReport) -> list[tuple[str, str]]:
         m = report.observed
         slower = 1 - m.events_per_s / t.events_per_s if t.events_per_s else 0.0
         rows += [
-            ("with metrics served, scraped every 1 s",
+            ("with metrics scraped every 1 s",
              f"{m.events_per_s:,.0f} events/s ({slower:+.1%} slower; goal under 5%)"),
             *_runs_rows("  runs with them", m),
             *[(f"  CPU-s per 1,000 events, {name}",
@@ -388,7 +395,21 @@ def _runs_rows(label: str, result: ThroughputResult) -> list[tuple[str, str]]:
                 + " CPU-s (lower: faster)",
             )
         )
+    if result.steps:
+        rows.append(("  batch time by step (mean)", _steps_text(result.steps)))
     return rows
+
+
+def _steps_text(steps: dict[str, float]) -> str:
+    """The steps of the applying thread in batch order, then `prepare` (its own thread)."""
+    ordered = [s for s in STEP_ORDER if s in steps] + sorted(set(steps) - set(STEP_ORDER))
+    return (
+        ", ".join(
+            f"{step} {steps[step]:.0f}" + (" (in parallel)" if step == "prepare" else "")
+            for step in ordered
+        )
+        + " ms"
+    )
 
 
 def _ms(value: float | None) -> str:

@@ -88,7 +88,7 @@ def pipeline(
     ] = 0,
     metrics: Annotated[
         bool,
-        typer.Option(help="Another throughput run with metrics served and scraped every second."),
+        typer.Option(help="Another throughput run with metrics scraped every second."),
     ] = False,
     compare_encryption: Annotated[
         bool,

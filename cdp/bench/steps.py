@@ -1,0 +1,46 @@
+"""Where the processors' batch time went: `cdp_processor_step_seconds`, read once from their
+`/metrics` at the end of a throughput run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+__all__ = ["STEP_METRIC", "read_steps", "step_means"]
+
+STEP_METRIC = "cdp_processor_step_seconds"
+
+
+def step_means(expositions: Iterable[str]) -> dict[str, float]:
+    """Mean milliseconds per batch of each step, over every batch of every processor whose
+    Prometheus text exposition is in `expositions`; steps no batch went through are left out."""
+    sums: dict[str, float] = {}
+    counts: dict[str, float] = {}
+    for text in expositions:
+        for family in text_string_to_metric_families(text):
+            if family.name != STEP_METRIC:
+                continue
+            for sample in family.samples:
+                step = sample.labels.get("step", "")
+                if sample.name == f"{STEP_METRIC}_sum":
+                    sums[step] = sums.get(step, 0.0) + sample.value
+                elif sample.name == f"{STEP_METRIC}_count":
+                    counts[step] = counts.get(step, 0.0) + sample.value
+    return {step: 1000 * sums.get(step, 0.0) / n for step, n in counts.items() if n > 0}
+
+
+def read_steps(ports: Iterable[int]) -> dict[str, float]:
+    """`step_means` of the processors serving metrics on `ports` (those that do not answer
+    are left out)."""
+    texts = []
+    with httpx.Client(timeout=5.0) as client:
+        for port in ports:
+            try:
+                response = client.get(f"http://127.0.0.1:{port}/metrics")
+            except httpx.HTTPError:
+                continue
+            if response.status_code == 200:
+                texts.append(response.text)
+    return step_means(texts)
