@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from prometheus_client import CollectorRegistry, Histogram, start_http_server
 from rich.console import Console
 
 from cdp.bench.pipeline_report import (
@@ -15,7 +16,8 @@ from cdp.bench.pipeline_report import (
     render_pipeline_table,
 )
 from cdp.bench.quality import PairCounts
-from cdp.bench.steps import step_means
+from cdp.bench.steps import STEP_METRIC, read_steps, step_means
+from cdp.embedded import free_port
 
 #: Two processors' expositions as prometheus_client writes them.
 FIRST = """\
@@ -48,6 +50,20 @@ def test_means_pool_every_processor_and_skip_steps_without_batches() -> None:
     assert abs(means["fold"] - 100.0) < 1e-9  # (0.2 + 0.3) s over 5 batches
     assert abs(means["commit"] - 3.0) < 1e-9
     assert step_means([]) == {}
+
+
+def test_read_from_a_served_exposition_and_a_port_that_does_not_answer() -> None:
+    registry = CollectorRegistry()
+    steps = Histogram(STEP_METRIC, "steps", ["step"], registry=registry)
+    steps.labels("load").observe(0.5)
+    steps.labels("load").observe(0.25)
+    port = free_port()
+    server, thread = start_http_server(port, "127.0.0.1", registry=registry)
+    try:
+        assert read_steps([port, free_port()]) == {"load": 375.0}
+    finally:
+        server.shutdown()
+        thread.join(5)
 
 
 def _report(steps: dict[str, float]) -> PipelineReport:
