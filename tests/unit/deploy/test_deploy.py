@@ -196,9 +196,11 @@ def _expressions() -> list[str]:
 def test_alerts_and_dashboard_only_use_metrics_cdp_exposes() -> None:
     known = _metric_names() | {"up"}
     used = {m for expr in _expressions() for m in re.findall(r"\b(?:cdp_\w+|up)\b", expr)}
-    # a labelled gauge/counter with no series yet has no samples: accept its family name too
+    # a labelled metric with no series yet has no samples: accept the names its series will have
     families = {f.name for f in REGISTRY.collect()} | {
-        f"{f.name}_total" for f in REGISTRY.collect()
+        f"{f.name}{suffix}"
+        for f in REGISTRY.collect()
+        for suffix in (("_sum", "_count", "_bucket") if f.type == "histogram" else ("_total",))
     }
     assert used - known - families == set()
 
