@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY
 
-from cdp.profiles.observability import StepClock
+from cdp.profiles.observability import STEP_SECONDS, StepClock
 
 
 def _observed(step: str) -> tuple[float, float]:
@@ -21,8 +21,11 @@ def test_each_lap_records_the_time_since_the_previous_one() -> None:
     clock = StepClock(lambda: next(ticks))
     clock.lap("unit-a")
     clock.lap("unit-b")
-
-    for step, seconds in (("unit-a", 0.25), ("unit-b", 0.75)):
-        count, total = _observed(step)
-        assert count == before[step][0] + 1
-        assert total == before[step][1] + seconds
+    try:
+        for step, seconds in (("unit-a", 0.25), ("unit-b", 0.75)):
+            count, total = _observed(step)
+            assert count == before[step][0] + 1
+            assert total == before[step][1] + seconds
+    finally:  # the processor's real steps are the only series left
+        STEP_SECONDS.remove("unit-a")
+        STEP_SECONDS.remove("unit-b")
