@@ -1,0 +1,55 @@
+"""`cdp bench pipeline` at a tiny scale, on the session's broker and Postgres."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from cdp.bench.pipeline import PipelineOptions, run_pipeline_bench
+from cdp.bench.pipeline_report import render_pipeline_table, write_pipeline_report
+from cdp.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+EVENTS = 3_000
+#: Small batches, so that a run is many batches (the first one is not timed).
+BATCH_MAX = 300
+APPLYING = {"load", "fold", "write", "computed_traits", "segments", "commit"}
+
+
+def test_the_pipeline_bench_reports_throughput_quality_and_time_by_step(
+    base_settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert base_settings.kafka_bootstrap_servers is not None
+    assert base_settings.database_url is not None
+    monkeypatch.setenv("CDP_KAFKA_BOOTSTRAP_SERVERS", base_settings.kafka_bootstrap_servers)
+    monkeypatch.setenv("CDP_DATABASE_URL", base_settings.database_url.get_secret_value())
+    options = PipelineOptions(
+        events=EVENTS,
+        persons=300,
+        latency_seconds=0,
+        batch_max=BATCH_MAX,
+        seed=7,
+        segments=5,
+        computed_traits=3,
+    )
+
+    report = run_pipeline_bench(options, announce=lambda _: None)
+
+    plain, defined = report.throughput, report.defined
+    assert defined is not None
+    for run in (plain, defined):
+        assert 0 < run.measured_events < run.events == report.workload["events"]
+        assert run.events_per_s > 0
+        assert set(run.steps) == APPLYING | {"prepare"}
+        assert all(ms >= 0 for ms in run.steps.values())
+    assert report.quality.timeline_events == plain.events
+    assert report.quality.multi_user_profiles == 0
+    assert report.quality.pairs.precision > 0.99
+
+    written = orjson.loads(write_pipeline_report(report, tmp_path).read_bytes())
+    assert set(written["throughput"]["batch_ms_by_step"]) == APPLYING | {"prepare"}
+    assert set(written["defined"]["batch_ms_by_step"]) == APPLYING | {"prepare"}
+    assert render_pipeline_table(report).row_count > 10
