@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 
 from cdp.bench.activation_report import ActivationReport, load_average
 from cdp.bench.backfill import measure_backfill
+from cdp.bench.environment import bench_database, run_phase, service_processes, temporary_home
 from cdp.bench.membership_latency import measure_membership_latency
-from cdp.bench.pipeline import _bench_database, _phase, _service_processes, _temporary_home
 from cdp.bench.report import machine_info
 from cdp.embedded import free_port
 from cdp.kafka import wait_for_broker
@@ -53,7 +53,7 @@ def run_activation_bench(
     """Start the services, run both measurements, stop everything; the figures of the run."""
     started_at = datetime.now(UTC)
     run_id = secrets.token_hex(4)
-    with _temporary_home() as home:
+    with temporary_home() as home:
         services = EmbeddedServices(load_settings(home=home, embedded_kafka_port=free_port()))
         try:
             announce("starting Kafka and Postgres ...")
@@ -62,7 +62,7 @@ def run_activation_bench(
             if options.relay_poll_ms is not None:
                 resolved = resolved.model_copy(update={"relay_poll_ms": options.relay_poll_ms})
             codec = codec_for(resolved)
-            watched = _service_processes(services)
+            watched = service_processes(services)
             external = services.broker is None
             latency = backfill = None
             if options.latency_seconds > 0:
@@ -70,8 +70,8 @@ def run_activation_bench(
                     f"latency: {options.rate:,.0f} events/s for {options.latency_seconds:g} s ..."
                 )
                 with (
-                    _bench_database(resolved, f"cdp_bench_{run_id}_latency") as settings,
-                    _phase(settings, run_id, "activation", external) as phased,
+                    bench_database(resolved, f"cdp_bench_{run_id}_latency") as settings,
+                    run_phase(settings, run_id, "activation", external) as phased,
                 ):
                     latency = measure_membership_latency(
                         phased,
@@ -85,8 +85,8 @@ def run_activation_bench(
             if options.profiles > 0:
                 announce(f"backfill: loading {options.profiles:,} profiles with COPY ...")
                 with (
-                    _bench_database(resolved, f"cdp_bench_{run_id}_backfill") as settings,
-                    _phase(settings, run_id, "backfill", external) as phased,
+                    bench_database(resolved, f"cdp_bench_{run_id}_backfill") as settings,
+                    run_phase(settings, run_id, "backfill", external) as phased,
                 ):
                     backfill = measure_backfill(phased, options.profiles, options.seed, watched)
         finally:

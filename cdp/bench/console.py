@@ -15,7 +15,6 @@ import random
 import secrets
 import shutil
 import statistics
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -30,6 +29,7 @@ import uvicorn
 from confluent_kafka import Producer
 from pydantic import SecretStr
 
+from cdp.bench.environment import temporary_home
 from cdp.bench.errors import BenchError
 from cdp.bench.processor import ProcessorProcess
 from cdp.bench.report import machine_info
@@ -69,7 +69,7 @@ def run_console_bench(
         raise BenchError(f"no {CHROMIUM}: run `make browser` (apt-get install chromium)")
     started_at = datetime.now(UTC)
     token = secrets.token_urlsafe(16)
-    with _temporary_home() as home:
+    with temporary_home() as home:
         services = EmbeddedServices(load_settings(home=home, embedded_kafka_port=free_port()))
         try:
             announce("starting Kafka and Postgres ...")
@@ -110,15 +110,6 @@ def run_console_bench(
 def _median(values: Iterator[float] | Any) -> float | None:
     data = list(values)
     return round(statistics.median(data), 1) if data else None
-
-
-@contextlib.contextmanager
-def _temporary_home() -> Iterator[Path]:
-    home = Path(tempfile.mkdtemp(prefix="cdp-bench-console-"))
-    try:
-        yield home
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def _messages(count: int, seed: int) -> list[dict[str, Any]]:

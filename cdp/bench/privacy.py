@@ -32,7 +32,7 @@ from pydantic import SecretStr
 
 from cdp.activation.catalog import apply_segments
 from cdp.activation.segments import parse_segment
-from cdp.bench.pipeline import _bench_database, _temporary_home
+from cdp.bench.environment import bench_database, temporary_home
 from cdp.bench.report import machine_info
 from cdp.db import create_engine
 from cdp.embedded import EmbeddedPostgres
@@ -116,7 +116,7 @@ def run_privacy_bench(
     report = PrivacyBenchReport(options, datetime.now(UTC), machine=machine_info())
     with (
         _server(load_settings(), report) as settings,
-        _bench_database(settings, f"cdp_bench_privacy_{secrets.token_hex(4)}") as bench,
+        bench_database(settings, f"cdp_bench_privacy_{secrets.token_hex(4)}") as bench,
     ):
         announce("seeding the background ...")
         _segments(bench)
@@ -141,7 +141,7 @@ def _server(settings: Settings, report: PrivacyBenchReport) -> Iterator[Settings
         report.postgres = "external"
         yield settings
         return
-    with _temporary_home() as home:
+    with temporary_home() as home:
         postgres = EmbeddedPostgres(home / "postgres").start()
         try:
             yield settings.model_copy(update={"database_url": SecretStr(postgres.url())})

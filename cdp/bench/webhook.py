@@ -24,8 +24,8 @@ import psutil
 from confluent_kafka import Producer
 
 from cdp.activation.destinations import apply_destinations, parse_destinations
+from cdp.bench.environment import temporary_home
 from cdp.bench.errors import BenchError
-from cdp.bench.pipeline import _temporary_home
 from cdp.db import create_engine, upgrade
 from cdp.embedded import free_port
 from cdp.kafka import ensure_topics, platform_topics, wait_for_broker
@@ -59,7 +59,7 @@ def run_webhook_bench(
     announce: Callable[[str], None] = print,
 ) -> WebhookBenchResult:
     """Run the benchmark once on embedded services; the measured figures."""
-    with _temporary_home() as home:
+    with temporary_home() as home:
         services = EmbeddedServices(load_settings(home=home, embedded_kafka_port=free_port()))
         try:
             announce("starting Kafka and Postgres ...")

@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from cdp.bench.pipeline import _checkpoint
+from cdp.bench.throughput import checkpoint
 
 
 def requested_checkpoints(conn: psycopg.Connection[Any]) -> int:
@@ -21,7 +21,7 @@ def requested_checkpoints(conn: psycopg.Connection[Any]) -> int:
 def test_a_timed_run_starts_after_a_checkpoint(database_url: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
         before = requested_checkpoints(conn)
-        _checkpoint(conn)
+        checkpoint(conn)
         conn.execute("SELECT pg_stat_clear_snapshot()")
         assert requested_checkpoints(conn) >= before + 1
 
@@ -33,7 +33,7 @@ def test_a_role_that_may_not_checkpoint_goes_on_without(database_url: str) -> No
         try:
             dsn = psycopg.conninfo.make_conninfo(database_url, user=role)
             with psycopg.connect(dsn, autocommit=True) as conn:
-                _checkpoint(conn)
+                checkpoint(conn)
                 assert conn.execute("SELECT 1").fetchone() == (1,)
         finally:
             admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
