@@ -10,9 +10,11 @@ import psycopg
 from psycopg import sql
 
 from cdp.bench.throughput import checkpoint
+from tests.conftest import wait_for
 
 
 def requested_checkpoints(conn: psycopg.Connection[Any]) -> int:
+    conn.execute("SELECT pg_stat_clear_snapshot()")
     row = conn.execute("SELECT num_requested FROM pg_stat_checkpointer").fetchone()
     assert row is not None
     return int(row[0])
@@ -22,8 +24,12 @@ def test_a_timed_run_starts_after_a_checkpoint(database_url: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
         before = requested_checkpoints(conn)
         checkpoint(conn)
-        conn.execute("SELECT pg_stat_clear_snapshot()")
-        assert requested_checkpoints(conn) >= before + 1
+        # the checkpointer reports its statistics a moment after it releases the CHECKPOINT
+        wait_for(
+            lambda: requested_checkpoints(conn) >= before + 1,
+            timeout=10,
+            what="the checkpoint in pg_stat_checkpointer",
+        )
 
 
 def test_a_role_that_may_not_checkpoint_goes_on_without(database_url: str) -> None:
