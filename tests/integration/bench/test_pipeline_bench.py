@@ -19,7 +19,7 @@ BATCH_MAX = 300
 APPLYING = {"load", "fold", "write", "computed_traits", "segments", "commit"}
 
 
-def test_the_pipeline_bench_reports_throughput_quality_and_time_by_step(
+def test_the_pipeline_bench_reports_throughput_latency_quality_and_time_by_step(
     base_settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     assert base_settings.kafka_bootstrap_servers is not None
@@ -29,7 +29,8 @@ def test_the_pipeline_bench_reports_throughput_quality_and_time_by_step(
     options = PipelineOptions(
         events=EVENTS,
         persons=300,
-        latency_seconds=0,
+        rate=500.0,
+        latency_seconds=1.0,
         batch_max=BATCH_MAX,
         seed=7,
         segments=5,
@@ -48,6 +49,13 @@ def test_the_pipeline_bench_reports_throughput_quality_and_time_by_step(
     assert report.quality.timeline_events == plain.events
     assert report.quality.multi_user_profiles == 0
     assert report.quality.pairs.precision > 0.99
+    latency = report.latency
+    assert latency is not None
+    assert latency.events >= 500, "one second at 500 events/s, after the warm-up"
+    p50, p99 = latency.latencies_ms["p50"], latency.latencies_ms["p99"]
+    assert p50 is not None
+    assert p99 is not None
+    assert 0 < p50 <= p99 < 60_000
 
     written = orjson.loads(write_pipeline_report(report, tmp_path).read_bytes())
     assert set(written["throughput"]["batch_ms_by_step"]) == APPLYING | {"prepare"}
