@@ -1,6 +1,5 @@
-"""Where a bench runs: a temporary CDP home, a database and topics of its own, and the
-services' processes whose CPU it reports. Shared by `cdp bench pipeline`, `activation`,
-`privacy` and `webhook`."""
+"""Where a bench runs: a temporary CDP home (every `cdp bench`), a database and topics of its
+own, and the services' processes whose CPU it reports."""
 
 from __future__ import annotations
 
