@@ -66,6 +66,15 @@ class ThroughputResult:
     """`probe_s` of every run, as `runs`."""
     steps: dict[str, float] = field(default_factory=dict)
     """Mean ms per batch of each step of the processors (`cdp.bench.steps`), over the run."""
+    rows: dict[str, int] = field(default_factory=dict)
+    """Rows inserted, updated or deleted per table over the whole run (`cdp.bench.rows`)."""
+
+    def rows_per_1000(self) -> dict[str, float]:
+        """`rows` per 1,000 of the run's events, largest first."""
+        if self.events <= 0:
+            return {}
+        ranked = sorted(self.rows.items(), key=lambda item: (-item[1], item[0]))
+        return {table: count * 1000 / self.events for table, count in ranked}
 
     @property
     def events_per_s(self) -> float:
@@ -271,6 +280,8 @@ def _runs_json(result: ThroughputResult) -> dict[str, object]:
     out: dict[str, object] = {"speed_probe_s": [round(p, 3) for p in result.probe_s]}
     if result.steps:
         out["batch_ms_by_step"] = rounded(result.steps, 1)
+    if result.rows:
+        out["rows_written"] = result.rows
     if result.runs:
         out["runs_events_per_s"] = [round(r, 1) for r in result.runs]
         out["runs_speed_probe_s"] = [[round(p, 3) for p in pair] for pair in result.run_probes]
@@ -397,7 +408,15 @@ def _runs_rows(label: str, result: ThroughputResult) -> list[tuple[str, str]]:
         )
     if result.steps:
         rows.append(("  batch time by step (mean)", _steps_text(result.steps)))
+    if result.rows:
+        rows.append(("  rows written per 1,000 events", _rows_text(result.rows_per_1000())))
     return rows
+
+
+def _rows_text(per_1000: dict[str, float]) -> str:
+    """The total, then each table that wrote at least one row per 1,000 events."""
+    shown = ", ".join(f"{table} {n:,.0f}" for table, n in per_1000.items() if n >= 1)
+    return f"{sum(per_1000.values()):,.0f}: {shown}"
 
 
 def _steps_text(steps: dict[str, float]) -> str:

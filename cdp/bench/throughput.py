@@ -15,6 +15,7 @@ from cdp.bench.errors import BenchError
 from cdp.bench.pipeline_report import ThroughputResult
 from cdp.bench.probe import speed_probe
 from cdp.bench.processor import ProcessorProcess
+from cdp.bench.rows import rows_written
 from cdp.bench.scraper import MetricsScraper
 from cdp.bench.stats import CpuSample, cpu_shares, sample_cpu
 from cdp.bench.steps import read_steps
@@ -82,7 +83,8 @@ def measure_throughput(
     processors: int = 1,
 ) -> ThroughputResult:
     """Start `processors` processors on a topic holding `total` events and time them until all
-    are applied; RSS figures are of the largest processor.
+    are applied; RSS figures are of the largest processor, the rows written those of the
+    whole run, read once the processors have stopped (`cdp.bench.rows`).
 
     The processors serve their metrics, as deployed ones do; they are read once, at the end,
     for the batch time by step (`cdp.bench.steps`). When `settings` come with a metrics port
@@ -121,6 +123,7 @@ def measure_throughput(
         steps = read_steps(_ports(settings, processors))
     if first is None or before is None or now <= first[0]:
         raise BenchError("every event was applied in the first batch: too few events to time")
+    written = rows_written(settings.database_dsn())
     measured_s = now - first[0]
     return ThroughputResult(
         events=total,
@@ -133,6 +136,7 @@ def measure_throughput(
         cpu=grouped_shares(before, after),
         probe_s=(probed, speed_probe()),
         steps=steps,
+        rows=written,
     )
 
 

@@ -47,6 +47,12 @@ def test_the_pipeline_bench_reports_throughput_latency_quality_and_time_by_step(
         assert set(run.steps) == APPLYING | {"prepare"}
         assert all(ms >= 0 for ms in run.steps.values())
     assert report.quality.timeline_events == plain.events
+    for run in (plain, defined):
+        assert run.rows["processed_messages"] == run.events, "each messageId recorded once"
+        assert run.rows["events"] >= run.events
+    for table in ("computed_trait_values", "segment_memberships"):
+        assert table not in plain.rows
+        assert defined.rows[table] > 0
     assert report.quality.multi_user_profiles == 0
     assert report.quality.pairs.precision > 0.99
     latency = report.latency
@@ -60,4 +66,5 @@ def test_the_pipeline_bench_reports_throughput_latency_quality_and_time_by_step(
     written = orjson.loads(write_pipeline_report(report, tmp_path).read_bytes())
     assert set(written["throughput"]["batch_ms_by_step"]) == APPLYING | {"prepare"}
     assert set(written["defined"]["batch_ms_by_step"]) == APPLYING | {"prepare"}
+    assert written["defined"]["rows_written"] == defined.rows
     assert render_pipeline_table(report).row_count > 10
