@@ -9,20 +9,14 @@ import pytest
 
 from cdp.bench.activation import ActivationOptions, run_activation_bench
 from cdp.bench.activation_report import render_activation_table, write_activation_report
-from cdp.settings import Settings
 
 pytestmark = pytest.mark.integration
 
 PROFILES = 2_000
 
 
-def test_the_activation_bench_reports_sane_figures(
-    base_settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    assert base_settings.kafka_bootstrap_servers is not None
-    assert base_settings.database_url is not None
-    monkeypatch.setenv("CDP_KAFKA_BOOTSTRAP_SERVERS", base_settings.kafka_bootstrap_servers)
-    monkeypatch.setenv("CDP_DATABASE_URL", base_settings.database_url.get_secret_value())
+@pytest.mark.usefixtures("session_services")
+def test_the_activation_bench_reports_sane_figures(tmp_path: Path) -> None:
     options = ActivationOptions(rate=400.0, latency_seconds=3.0, profiles=PROFILES, seed=7)
 
     report = run_activation_bench(options, announce=lambda _: None)

@@ -9,7 +9,6 @@ import pytest
 
 from cdp.bench.pipeline import PipelineOptions, run_pipeline_bench
 from cdp.bench.pipeline_report import render_pipeline_table, write_pipeline_report
-from cdp.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -19,16 +18,10 @@ BATCH_MAX = 300
 APPLYING = {"load", "fold", "write", "computed_traits", "segments", "commit"}
 
 
+@pytest.mark.usefixtures("session_services")
 def test_the_pipeline_bench_reports_throughput_latency_quality_and_time_by_step(
-    base_settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    tmp_path: Path,
 ) -> None:
-    assert base_settings.kafka_bootstrap_servers is not None
-    assert base_settings.database_url is not None
-    monkeypatch.setenv("CDP_KAFKA_BOOTSTRAP_SERVERS", base_settings.kafka_bootstrap_servers)
-    monkeypatch.setenv("CDP_DATABASE_URL", base_settings.database_url.get_secret_value())
-    # the bench's processors take these services as external; keep the session timeout of
-    # the session's broker (about 23 s to join a group on Tansu at the 45 s default)
-    monkeypatch.setenv("CDP_KAFKA_SESSION_TIMEOUT_MS", str(base_settings.session_timeout_ms()))
     options = PipelineOptions(
         events=EVENTS,
         persons=300,
