@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import UTC, datetime
-
 from prometheus_client import CollectorRegistry, Histogram, start_http_server
-from rich.console import Console
 
-from cdp.bench.pipeline_report import (
-    CeilingResult,
-    PipelineReport,
-    QualityResult,
-    ThroughputResult,
-    render_pipeline_table,
-)
-from cdp.bench.quality import PairCounts
+from cdp.bench.pipeline_report import PipelineReport
 from cdp.bench.steps import STEP_METRIC, read_steps, step_means
 from cdp.embedded import free_port
+from tests.unit.bench.reports import a_report, a_run, table_text
 
 #: Two processors' expositions as prometheus_client writes them.
 FIRST = """\
@@ -67,29 +57,12 @@ def test_read_from_a_served_exposition_and_a_port_that_does_not_answer() -> None
 
 
 def _report(steps: dict[str, float]) -> PipelineReport:
-    run = ThroughputResult(
-        events=20_000, produce_s=1.0, measured_events=18_000, measured_s=2.0,
-        rss_first=1, rss_peak=2, rss_end=2, cpu={"processor": 0.9}, steps=steps,
-    )  # fmt: skip
-    return PipelineReport(
-        started_at=datetime(2026, 11, 24, tzinfo=UTC),
-        options={},
-        workload={"events": 20_000, "persons": 2_000, "mean_event_bytes": 400.0},
-        throughput=run,
-        quality=QualityResult(PairCounts(10, 10, 10, 100, 10, 10), 10, 10, 100, 0, 0, 0, 0, 0),
-        ceiling=CeilingResult(1000, 100, 0.1, 10),
-        latency=None,
-        services={"kafka": "embedded tansu"},
-        machine={"nproc": 2, "python": "3.12"},
-    )
+    return a_report(a_run(steps=steps))
 
 
 def test_steps_are_reported_in_batch_order_with_prepare_last() -> None:
     report = _report({"prepare": 95.2, "commit": 3.04, "load": 110.4, "fold": 58.6})
-    console = Console(width=200, record=True)
-    console.print(render_pipeline_table(report))
-    text = console.export_text()
-    assert "load 110, fold 59, commit 3, prepare 95 (in parallel) ms" in text
+    assert "load 110, fold 59, commit 3, prepare 95 (in parallel) ms" in table_text(report)
     throughput = report.as_json()["throughput"]
     assert isinstance(throughput, dict)
     assert throughput["batch_ms_by_step"] == {
@@ -99,9 +72,7 @@ def test_steps_are_reported_in_batch_order_with_prepare_last() -> None:
 
 def test_no_steps_no_row() -> None:
     report = _report({})
-    console = Console(width=200, record=True)
-    console.print(render_pipeline_table(replace(report)))
-    assert "by step" not in console.export_text()
+    assert "by step" not in table_text(report)
     throughput = report.as_json()["throughput"]
     assert isinstance(throughput, dict)
     assert "batch_ms_by_step" not in throughput
