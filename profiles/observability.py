@@ -17,6 +17,8 @@ __all__ = [
     "PROFILES_CREATED",
     "RETRIES",
     "SEAL_FALLBACKS",
+    "STEPS",
+    "STEP_METRIC",
     "STEP_SECONDS",
     "StepClock",
 ]
@@ -50,8 +52,12 @@ BATCH_SECONDS = Histogram(
     "Time to apply one micro-batch (one Postgres transaction).",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+STEP_METRIC = "cdp_processor_step_seconds"
+#: The steps of `STEP_SECONDS` in the order a batch goes through them; `prepare` runs in its own
+#: thread, alongside the previous batch's.
+STEPS = ("load", "fold", "write", "computed_traits", "segments", "commit", "prepare")
 STEP_SECONDS = Histogram(
-    "cdp_processor_step_seconds",
+    STEP_METRIC,
     "Time one micro-batch spends in each step: prepare (decoding and identifier extraction,"
     " in a worker thread while the previous batch is applied), load (offsets, dedupe, identity"
     " locks, state), fold, write (profiles, identifiers, timeline, groups, profile changes),"

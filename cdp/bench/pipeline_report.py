@@ -10,6 +10,7 @@ from rich.table import Table
 
 from cdp.bench.output import render_rows, rounded, verdict, write_json
 from cdp.bench.quality import PairCounts
+from cdp.profiles.observability import STEPS
 
 __all__ = [
     "GOAL_ENCRYPTION_SLOWDOWN",
@@ -25,9 +26,6 @@ __all__ = [
     "render_pipeline_table",
     "write_pipeline_report",
 ]
-
-#: `cdp_processor_step_seconds` steps in the order a batch goes through them.
-STEP_ORDER = ("load", "fold", "write", "computed_traits", "segments", "commit", "prepare")
 
 #: The issue's goals on this 2-core machine, broker and Postgres included.
 GOAL_EVENTS_PER_S = 25_000
@@ -421,7 +419,7 @@ def _rows_text(per_1000: dict[str, float]) -> str:
 
 def _steps_text(steps: dict[str, float]) -> str:
     """The steps of the applying thread in batch order, then `prepare` (its own thread)."""
-    ordered = [s for s in STEP_ORDER if s in steps] + sorted(set(steps) - set(STEP_ORDER))
+    ordered = [s for s in STEPS if s in steps] + sorted(set(steps) - set(STEPS))
     return (
         ", ".join(
             f"{step} {steps[step]:.0f}" + (" (in parallel)" if step == "prepare" else "")

@@ -8,9 +8,9 @@ from collections.abc import Iterable
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-__all__ = ["STEP_METRIC", "read_steps", "step_means"]
+from cdp.profiles.observability import STEP_METRIC
 
-STEP_METRIC = "cdp_processor_step_seconds"
+__all__ = ["read_steps", "step_means"]
 
 
 def step_means(expositions: Iterable[str]) -> dict[str, float]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Histogram, start_http_server
 
 from cdp.bench.pipeline_report import PipelineReport
-from cdp.bench.steps import STEP_METRIC, read_steps, step_means
+from cdp.bench.steps import read_steps, step_means
 from cdp.embedded import free_port
+from cdp.profiles.observability import STEP_METRIC
 from tests.unit.bench.reports import a_report, a_run, table_text
 
 #: Two processors' expositions as prometheus_client writes them.
