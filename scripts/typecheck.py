@@ -19,14 +19,15 @@ FOLDERS = {"cdp": "cdp", "cdp/ingest": "ingest", "cdp/identity": "identity", "cd
            "cdp/activation": "activation", "cdp/schemas": "schemas"}  # fmt: skip
 
 
-def mirror() -> None:
-    shutil.rmtree(TREE, ignore_errors=True)
+def mirror(tree: Path = TREE) -> None:
+    """The `cdp` namespace as installed, under `tree`: hard links to the sources."""
+    shutil.rmtree(tree, ignore_errors=True)
     for target, folder in FOLDERS.items():
         for source in (ROOT / folder).rglob("*.py"):
-            dest = TREE / target / source.relative_to(ROOT / folder)
+            dest = tree / target / source.relative_to(ROOT / folder)
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.link(source, dest)
-    (TREE / "cdp" / "py.typed").touch()
+    (tree / "cdp" / "py.typed").touch()
 
 
 def run(args: list[str]) -> int:

@@ -6,7 +6,21 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+import pytest
+
+from cdp.native import stale
+
 T = TypeVar("T")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse to test compiled modules older than their sources: the edit would go untested."""
+    old = stale()
+    if old:
+        raise pytest.UsageError(
+            f"compiled modules older than their sources: {', '.join(old)}; "
+            "run `make install` (or `python scripts/native.py build`, or `clean` for pure Python)"
+        )
 
 
 def wait_for(

@@ -3,6 +3,7 @@ the batch did, and a preparation made with other definitions is never used."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, cast
 
 import orjson
@@ -89,7 +90,8 @@ def test_prepared_rows_are_the_rows_the_batch_works_out(batch: list[InEvent]) ->
     plain = fold(ComputedTraits(), FakeConnection(defs, 1), batch)
     prepared = ComputedTraits()
     fold(prepared, FakeConnection(defs, 1), [])  # reads the definitions, as a batch does
-    again = [InEvent(**{f: getattr(e, f) for f in InEvent.__slots__}) for e in batch]
+    names = [f.name for f in dataclasses.fields(InEvent)]
+    again = [InEvent(**{f: getattr(e, f) for f in names}) for e in batch]
     prepared.prepare(again)
     assert any(e.trait_candidate is not None for e in again)
     assert fold(prepared, FakeConnection(defs, 1), again) == plain
