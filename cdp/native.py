@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
+from collections.abc import Sequence
 from pathlib import Path
 
 __all__ = ["MODULES", "compiled", "stale"]
@@ -47,15 +48,15 @@ def _files(module: str) -> tuple[Path, list[Path]]:
     return folder / f"{leaf}.py", built
 
 
-def compiled() -> list[str]:
-    """The modules of `MODULES` that have a compiled extension beside their source."""
-    return [module for module in MODULES if _files(module)[1]]
+def compiled(modules: Sequence[str] = MODULES) -> list[str]:
+    """The modules of `modules` that have a compiled extension beside their source."""
+    return [module for module in modules if _files(module)[1]]
 
 
-def stale() -> list[str]:
-    """The modules whose compiled extension is older than their source."""
+def stale(modules: Sequence[str] = MODULES) -> list[str]:
+    """The modules of `modules` whose compiled extension is older than their source."""
     out = []
-    for module in MODULES:
+    for module in modules:
         source, built = _files(module)
         if any(path.stat().st_mtime < source.stat().st_mtime for path in built):
             out.append(module)
