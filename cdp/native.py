@@ -18,7 +18,7 @@ import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["MODULES", "compiled", "stale"]
+__all__ = ["MODULES", "compiled", "extensions", "package_folder", "stale"]
 
 MODULES = (
     "cdp.identity.extract",
@@ -33,31 +33,37 @@ MODULES = (
 )
 
 
-def _files(module: str) -> tuple[Path, list[Path]]:
-    """The source of `module` and the extension files built from it."""
-    package, _, leaf = module.rpartition(".")
+def package_folder(package: str) -> Path:
+    """The folder `package` is imported from (``cdp.identity`` → ``identity/``)."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise LookupError(f"no package {package}")
-    folder = Path(next(iter(spec.submodule_search_locations)))
-    built = [
-        folder / f"{leaf}{suffix}"
-        for suffix in importlib.machinery.EXTENSION_SUFFIXES
-        if (folder / f"{leaf}{suffix}").exists()
-    ]
-    return folder / f"{leaf}.py", built
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def extensions(module: str) -> list[Path]:
+    """The extension files of `module` for this interpreter that exist beside its source."""
+    package, _, leaf = module.rpartition(".")
+    folder = package_folder(package)
+    candidates = (folder / f"{leaf}{suffix}" for suffix in importlib.machinery.EXTENSION_SUFFIXES)
+    return [path for path in candidates if path.exists()]
+
+
+def _source(module: str) -> Path:
+    package, _, leaf = module.rpartition(".")
+    return package_folder(package) / f"{leaf}.py"
 
 
 def compiled(modules: Sequence[str] = MODULES) -> list[str]:
     """The modules of `modules` that have a compiled extension beside their source."""
-    return [module for module in modules if _files(module)[1]]
+    return [module for module in modules if extensions(module)]
 
 
 def stale(modules: Sequence[str] = MODULES) -> list[str]:
     """The modules of `modules` whose compiled extension is older than their source."""
     out = []
     for module in modules:
-        source, built = _files(module)
-        if any(path.stat().st_mtime < source.stat().st_mtime for path in built):
+        source = _source(module).stat().st_mtime
+        if any(path.stat().st_mtime < source for path in extensions(module)):
             out.append(module)
     return out

@@ -11,38 +11,23 @@ library lives in the `cdp` package; calls between them stay native.
 
 from __future__ import annotations
 
-import importlib.machinery
 import os
 import shutil
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from typecheck import FOLDERS, ROOT, mirror
+from typecheck import ROOT, mirror
 
-from cdp.native import MODULES
+from cdp.native import MODULES, extensions, package_folder
 
 WORK = ROOT / "build" / "native"
 SOURCES = WORK / "src"
 GROUP = "cdp._native"
 
 
-def _folder_of(package_path: str) -> Path:
-    """The source folder of an installed package path (``cdp/identity`` → ``identity/``)."""
-    for target, folder in sorted(FOLDERS.items(), key=lambda kv: -len(kv[0])):
-        if package_path == target or package_path.startswith(target + "/"):
-            return ROOT / folder / package_path[len(target) :].lstrip("/")
-    raise LookupError(package_path)
-
-
 def _extensions() -> list[Path]:
-    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
-    found = []
-    for module in (*MODULES, f"{GROUP}__mypyc"):
-        package, _, leaf = module.rpartition(".")
-        folder = _folder_of(package.replace(".", "/"))
-        found += [p for p in folder.glob(f"{leaf}.*") if p.name.endswith(suffixes)]
-    return found
+    return [path for module in (*MODULES, f"{GROUP}__mypyc") for path in extensions(module)]
 
 
 def clean() -> None:
@@ -58,7 +43,7 @@ def build() -> None:
     mirror(SOURCES)
     os.environ["MYPYPATH"] = str(SOURCES)
     paths = [str(SOURCES / (m.replace(".", "/") + ".py")) for m in MODULES]
-    extensions = mypycify(
+    compiled = mypycify(
         ["--config-file", str(ROOT / "pyproject.toml"), *paths],
         opt_level="3",
         group_name=GROUP,
@@ -69,14 +54,14 @@ def build() -> None:
     os.chdir(WORK)  # away from pyproject.toml, which setup() would read as this build's metadata
     setup(
         name="cdp-native",
-        ext_modules=extensions,
+        ext_modules=compiled,
         script_args=["--quiet", "build_ext", "--build-lib", str(lib), "--build-temp", str(WORK / "temp")],
     )  # fmt: skip
     clean()
     for built in lib.rglob("*"):
         if built.is_file():
-            package = str(built.parent.relative_to(lib))
-            shutil.copy2(built, _folder_of(package) / built.name)
+            package = ".".join(built.parent.relative_to(lib).parts)
+            shutil.copy2(built, package_folder(package) / built.name)
 
 
 def main(argv: list[str]) -> int:
