@@ -183,6 +183,10 @@ class Settings(BaseSettings):
     the batch fills, so at 5,000 events/s offered `cdp bench pipeline` (20,000 events) gave
     p50/p99 latency of 224-357 / 531-1,059 ms at 20 ms against 608-787 / 1,531-2,382 ms at
     200 ms, with the same throughput."""
+    processor_defer_contended: bool = True
+    """Defer to the next batch the events whose identity locks another processor holds, rather
+    than wait for its transaction (`cdp.profiles.contention`); matters with several
+    processors on one topic."""
     processor_seal_process: bool = True
     """Seal the timeline's PII (with `privacy.encrypt_pii`) in a child process of the
     processor, on another core than the one folding (`cdp.profiles.sealing`); off, the

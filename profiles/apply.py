@@ -9,7 +9,7 @@ and the new offsets with set-based statements.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg import Connection
@@ -23,6 +23,7 @@ from cdp.profiles import copytext
 from cdp.profiles.changes import change_rows, copy_changes
 from cdp.profiles.computed import ComputedTraits
 from cdp.profiles.computed.maintain import event_name
+from cdp.profiles.contention import MAX_DEFERRALS, Links, held_back, lock_or_defer
 from cdp.profiles.events import InEvent
 from cdp.profiles.fold import fold_computed, fold_traits, moved_computed
 from cdp.profiles.groups import GroupCalls, write_groups
@@ -36,7 +37,6 @@ from cdp.profiles.store import (
     cached_lock_key,
     dedupe,
     load_state,
-    lock_identifiers,
     write_state,
 )
 from cdp.schemas import Codec
@@ -59,6 +59,9 @@ class BatchOutcome:
     merges: int
     changes: int
     membership_changes: int = 0
+    deferred: list[InEvent] = field(default_factory=list)
+    """Events left for the next batch because another transaction held their identity locks;
+    the stored offset of their partition stays at the first of them."""
 
 
 @dataclass
@@ -97,12 +100,19 @@ class BatchApplier:
         self._sealer = sealer
 
     def apply(
-        self, conn: Connection[Any], batch: list[InEvent], next_offsets: dict[int, int]
+        self,
+        conn: Connection[Any],
+        batch: list[InEvent],
+        next_offsets: dict[int, int],
+        defer: bool = False,
     ) -> BatchOutcome:
         """Apply `batch` (in offset order per partition); the caller commits or rolls back.
 
         `next_offsets` covers every record consumed, including ones that were dead-lettered
-        before reaching here, so the stored position moves past them too.
+        before reaching here, so the stored position moves past them too. With `defer`, events
+        whose identity locks another transaction holds are left out and returned in the outcome
+        (`cdp.profiles.contention`), for the caller to pass in the next batch, which waits for
+        their locks; without it, every lock is waited for.
         """
         clock = StepClock()
         stored = claim_offsets(conn, self._group, self._topic, sorted(next_offsets))
@@ -111,11 +121,10 @@ class BatchApplier:
             self._identify(event)
         if self._suppressor is not None:  # privacy: suppressed people's events leave no trace
             fresh = self._suppressor.drop(conn, fresh)
-        unseen = dedupe(conn, [e.message_id for e in fresh])
-        events = _first_of_each(fresh, unseen)
+        ready, deferred, state = self._lock_and_load(conn, fresh, defer)
+        unseen = dedupe(conn, [e.message_id for e in ready])
+        events = _first_of_each(ready, unseen)
         idents = [self._identify(e) for e in events]
-        lock_identifiers(conn, {i for ids in idents for i in ids})
-        state = load_state(conn, [i for ids in idents for i in ids], self._pii)
         clock.lap("load")
         timeline, groups = self._fold(state, events, idents)
         clock.lap("fold")
@@ -137,17 +146,50 @@ class BatchApplier:
         clock.lap("computed_traits")
         memberships = self._evaluate_segments(conn, state, events, owners, final, traits_changed)
         clock.lap("segments")
-        save_offsets(conn, self._group, self._topic, next_offsets)
+        save_offsets(
+            conn,
+            self._group,
+            self._topic,
+            held_back(next_offsets, [(e.partition, e.offset) for e in deferred]),
+        )
         created = sum(1 for p in state.profiles.values() if p.is_new and p.merged_into is None)
         return BatchOutcome(
             applied=len(events),
-            duplicates=len(fresh) - len(events),
+            duplicates=len(ready) - len(events),
             replayed=len(batch) - len(fresh),
             profiles_created=created,
             merges=len(state.merges),
             changes=len(rows),
             membership_changes=memberships,
+            deferred=deferred,
         )
+
+    def _lock_and_load(
+        self, conn: Connection[Any], events: list[InEvent], defer: bool
+    ) -> tuple[list[InEvent], list[InEvent], BatchState]:
+        """Take the identity locks of `events` and lock and load their profiles; return the
+        events to apply now, those deferred (`cdp.profiles.contention`), each in batch order,
+        and the state. Without `defer`, or for an event deferred `MAX_DEFERRALS` times and the
+        events linked to it, every lock is waited for."""
+        keys = [[cached_lock_key(i) for i in e.identifiers or ()] for e in events]
+        links = Links(keys)
+        must = links.linked(
+            i for i, e in enumerate(events) if not defer or e.deferrals >= MAX_DEFERRALS
+        )
+        busy = lock_or_defer(conn, keys, must)
+        now, _ = links.split(busy)
+        waiting = None if not defer else {i for j in must for i in events[j].identifiers or ()}
+        state, held = load_state(
+            conn, [i for j in now for i in events[j].identifiers or ()], self._pii, waiting
+        )
+        if held:
+            busy |= {cached_lock_key(i) for i in held}
+            now, _ = links.split(busy)
+        chosen = set(now)
+        deferred = [e for j, e in enumerate(events) if j not in chosen]
+        for event in deferred:
+            event.deferrals += 1
+        return [events[j] for j in now], deferred, state
 
     def _evaluate_segments(
         self,

@@ -53,6 +53,9 @@ class InEvent:
     """`traits` as the record held them, for sealing them in another process."""
     trait_candidate: tuple[object, Candidate] | None = None
     """What `ComputedTraits.prepare` found for the event, with the definitions list it used."""
+    deferrals: int = 0
+    """How many batches deferred it because another transaction held one of its identity
+    locks (`cdp.profiles.contention`)."""
 
     def as_identity_input(self) -> dict[str, Any]:
         """The shape `cdp.identity.extract_identifiers` reads."""

@@ -12,6 +12,8 @@ __all__ = [
     "BATCH_SIZE",
     "DEAD_LETTERS",
     "DEAD_LETTERS_LOST",
+    "DEFERRED",
+    "DEFERRED_METRIC",
     "EVENTS",
     "MERGES",
     "PROFILES_CREATED",
@@ -32,6 +34,12 @@ DEAD_LETTERS = Counter(
 DEAD_LETTERS_LOST = Counter(
     "cdp_processor_dead_letters_lost_total",
     "Dead letters the topic refused even with their payload cut; logged, then skipped.",
+)
+DEFERRED_METRIC = "cdp_processor_deferred_events"
+DEFERRED = Counter(
+    DEFERRED_METRIC,
+    "Events deferred to the next batch because another processor held their identity locks"
+    " (`cdp.profiles.contention`); each is counted again by events_total once applied.",
 )
 MERGES = Counter("cdp_processor_merges_total", "Profile merges.")
 PROFILES_CREATED = Counter("cdp_processor_profiles_created_total", "Profiles created.")

@@ -26,6 +26,7 @@ from cdp.privacy import Suppressor
 from cdp.privacy.atrest import PiiCodec
 from cdp.privacy.keystate import pii_codec
 from cdp.profiles.apply import BatchApplier, BatchOutcome
+from cdp.profiles.contention import held_back
 from cdp.profiles.dead_letters import publish_dead_letters
 from cdp.profiles.decode import STAGE, EventDecoder
 from cdp.profiles.events import InEvent
@@ -33,6 +34,7 @@ from cdp.profiles.observability import (
     BATCH_SECONDS,
     BATCH_SIZE,
     DEAD_LETTERS,
+    DEFERRED,
     EVENTS,
     MERGES,
     PROFILES_CREATED,
@@ -128,6 +130,10 @@ class Processor:
             )
         )
         self._running = False
+        self._carry: list[InEvent] = []
+        """Events the last batch deferred (`cdp.profiles.contention`), applied with the next."""
+        self._carry_offsets: dict[int, int] = {}
+        """The next offset to read of each partition with events in `_carry`."""
 
     def _dlq_producer(self) -> Producer:
         return Producer(
@@ -152,22 +158,33 @@ class Processor:
         """
         if self._sealer is not None:
             self._sealer.start()
-        self._consumer.subscribe([self._topic], on_assign=self._on_assign)
+        self._consumer.subscribe(
+            [self._topic],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_revoke,
+        )
         wait_s = self._settings.processor_batch_wait_ms / 1000
+        defer = self._settings.processor_defer_contended
         pending: Future[_Prepared] | None = None
         try:
             with ThreadPoolExecutor(1, thread_name_prefix="cdp-prepare") as worker:
                 while not should_stop():
                     messages = self._consumer.consume(
-                        self._settings.processor_batch_max, 0 if pending else wait_s
+                        self._settings.processor_batch_max,
+                        0 if pending or self._carry else wait_s,
                     )
                     records = [m for m in messages if m.error() is None]
                     upcoming = worker.submit(self._prepare, records) if records else None
                     if pending is not None:
-                        self._process_prepared(pending.result())
+                        self._process_prepared(pending.result(), defer)
+                    elif self._carry:
+                        self._process_prepared(_Prepared.empty(), defer)
                     pending = upcoming
                 if pending is not None:
                     self._process_prepared(pending.result())
+                if self._carry:
+                    self._process_prepared(_Prepared.empty())
         finally:
             self.close()
 
@@ -182,6 +199,13 @@ class Processor:
             tp.offset = stored.get(tp.partition, OFFSET_BEGINNING)
         consumer.assign(partitions)
         log.info("assigned %s", {tp.partition: tp.offset for tp in partitions})
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Forget the deferred events of partitions taken away: their stored offset is at the
+        first of them, so the partitions' next owner reads them again."""
+        gone = {tp.partition for tp in partitions}
+        self._carry = [e for e in self._carry if e.partition not in gone]
+        self._carry_offsets = {p: o for p, o in self._carry_offsets.items() if p not in gone}
 
     def process(self, messages: list[Any]) -> BatchOutcome | None:
         """Apply one batch of consumed messages: dead letters first, then the events."""
@@ -201,28 +225,40 @@ class Processor:
         STEP_SECONDS.labels("prepare").observe(elapsed)
         return _Prepared(len(messages), _next_offsets(messages), events, letters, months, elapsed)
 
-    def _process_prepared(self, batch: _Prepared) -> BatchOutcome | None:
+    def _process_prepared(self, batch: _Prepared, defer: bool = False) -> BatchOutcome | None:
+        """Apply a prepared batch after the events the last one deferred; with `defer`, events
+        whose identity locks another processor holds are deferred to the next batch."""
         started = time.perf_counter()
         BATCH_SIZE.observe(batch.size)
-        events = batch.events
         self._dead_letter(batch.letters)
-        months = batch.months if batch.months is not None else {month_of(e.at) for e in events}
+        months = (
+            batch.months if batch.months is not None else {month_of(e.at) for e in batch.events}
+        )
         self._with_retry(lambda: self._keeper.ensure(self._conn, months))
-        outcome = self._apply_isolating(events, batch.next_offsets)
+        events = [*self._carry, *batch.events]
+        next_offsets = dict(self._carry_offsets)
+        for partition, offset in batch.next_offsets.items():
+            next_offsets[partition] = max(next_offsets.get(partition, 0), offset)
+        outcome = self._apply_isolating(events, next_offsets, defer)
+        self._carry = outcome.deferred if outcome is not None else []
+        self._carry_offsets = {e.partition: next_offsets[e.partition] for e in self._carry}
+        DEFERRED.inc(len(self._carry))
+        stored = held_back(next_offsets, [(e.partition, e.offset) for e in self._carry])
         self._consumer.commit(
-            offsets=[TopicPartition(self._topic, p, o) for p, o in batch.next_offsets.items()],
+            offsets=[TopicPartition(self._topic, p, o) for p, o in stored.items()],
             asynchronous=True,
         )
         BATCH_SECONDS.observe(batch.prepare_s + time.perf_counter() - started)
         return outcome
 
     def _apply_isolating(
-        self, events: list[InEvent], next_offsets: dict[int, int]
+        self, events: list[InEvent], next_offsets: dict[int, int], defer: bool = False
     ) -> BatchOutcome | None:
         """Apply the batch; if it fails for a reason that is not transient, split it to find the
-        event that breaks it, dead-letter that one and apply the rest."""
+        event that breaks it, dead-letter that one and apply the rest (waiting for every lock:
+        only the whole batch defers events)."""
         try:
-            outcome = self._with_retry(lambda: self._apply(events, next_offsets))
+            outcome = self._with_retry(lambda: self._apply(events, next_offsets, defer))
         except RetryableError:
             raise
         except Exception as exc:  # noqa: BLE001 - any non-transient failure is isolated to one event
@@ -236,9 +272,11 @@ class Processor:
         _count(outcome)
         return outcome
 
-    def _apply(self, events: list[InEvent], next_offsets: dict[int, int]) -> BatchOutcome:
+    def _apply(
+        self, events: list[InEvent], next_offsets: dict[int, int], defer: bool = False
+    ) -> BatchOutcome:
         with self._conn.transaction():
-            outcome = self._applier.apply(self._conn, events, next_offsets)
+            outcome = self._applier.apply(self._conn, events, next_offsets, defer)
             clock = StepClock()
         clock.lap("commit")
         return outcome
@@ -292,6 +330,11 @@ class _Prepared:
     months: set[tuple[int, int]] | None
     """The timeline months the events fall in; None if an event time has none."""
     prepare_s: float
+
+    @staticmethod
+    def empty() -> _Prepared:
+        """No new records: a batch of only the events the last one deferred."""
+        return _Prepared(0, {}, [], [], set(), 0.0)
 
 
 def _failed(event: InEvent, exc: Exception) -> DeadLetter:

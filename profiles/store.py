@@ -10,7 +10,7 @@ caller; a lost merge or two profiles for one identifier is not.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +29,7 @@ __all__ = [
     "dedupe",
     "load_state",
     "lock_identifiers",
+    "lock_keys",
     "write_state",
 ]
 
@@ -126,11 +127,17 @@ def cached_lock_key(identifier: Identifier) -> int:
 
 
 def lock_identifiers(conn: Connection[Any], identifiers: Iterable[Identifier]) -> None:
-    keys = {cached_lock_key(identifier) for identifier in identifiers}
-    if keys:
+    lock_keys(conn, {cached_lock_key(identifier) for identifier in identifiers})
+
+
+def lock_keys(conn: Connection[Any], keys: Iterable[int]) -> None:
+    """Wait for the transaction-level advisory locks `keys`, in key order (the one global order
+    every processor takes them in, so two cannot wait for each other)."""
+    ordered = sorted(set(keys))
+    if ordered:
         conn.execute(
             "SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k ORDER BY k",
-            (int_array(sorted(keys)),),
+            (int_array(ordered),),
         )
 
 
@@ -148,10 +155,14 @@ def _owners(conn: Connection[Any], identifiers: Sequence[Identifier]) -> dict[Id
 
 
 def _lock_profiles(
-    conn: Connection[Any], ids: set[int], pii: PiiWriter | None
+    conn: Connection[Any], ids: set[int], pii: PiiWriter | None, skip_locked: bool = False
 ) -> dict[int, ProfileState]:
+    """Lock and read the profiles `ids`; with `skip_locked`, leave out those another
+    transaction has locked instead of waiting for it."""
+    if not ids:
+        return {}
     rows = conn.execute(
-        LOCK_PROFILES,
+        LOCK_PROFILES + " SKIP LOCKED" if skip_locked else LOCK_PROFILES,
         (int_array(sorted(ids)),),
     ).fetchall()
     loads = orjson.loads
@@ -173,24 +184,42 @@ def _lock_profiles(
 
 
 def load_state(
-    conn: Connection[Any], identifiers: Sequence[Identifier], pii: PiiWriter | None = None
-) -> BatchState:
+    conn: Connection[Any],
+    identifiers: Sequence[Identifier],
+    pii: PiiWriter | None = None,
+    waiting: Collection[Identifier] | None = None,
+) -> tuple[BatchState, set[Identifier]]:
     """Lock and load every profile holding one of `identifiers`, with all their identifiers;
-    PII traits opened by `pii`."""
+    PII traits opened by `pii`. Return the state and the identifiers left out as busy.
+
+    By default every profile is waited for, and none is busy. With `waiting`, only the
+    profiles holding one of those are; a profile another transaction has locked is skipped
+    (with a profile merged into it), and the identifiers it holds are busy: the caller must
+    not fold their events in this transaction, as their profiles are not in the state.
+    """
     wanted = sorted(set(identifiers))
     locked: dict[int, ProfileState] = {}
+    skipped: set[int] = set()
     for _ in range(MAX_LOCK_ROUNDS):
         owners = _owners(conn, wanted)
-        missing = set(owners.values()) - set(locked)
+        missing = set(owners.values()) - set(locked) - skipped
         if not missing:
             break
-        fresh = _lock_profiles(conn, missing, pii)
+        must = missing if waiting is None else {owners[i] for i in waiting if i in owners}
+        fresh = _lock_profiles(conn, missing & must, pii)
+        fresh.update(_lock_profiles(conn, missing - must, pii, skip_locked=True))
+        skipped |= missing - fresh.keys()
         locked.update(fresh)
         for profile in fresh.values():
-            if profile.merged_into is not None and profile.merged_into not in locked:
-                locked.update(_lock_profiles(conn, {profile.merged_into}, pii))
+            target = profile.merged_into
+            if target is not None and target not in locked and target not in skipped:
+                found = _lock_profiles(conn, {target}, pii, skip_locked=profile.id not in must)
+                locked.update(found)
+                if target not in found:
+                    skipped.add(target)
     else:
         raise RuntimeError("identity graph did not settle while locking")
+    busy = {i for i, p in owners.items() if p in skipped or locked[p].merged_into in skipped}
     state = BatchState()
     for profile in locked.values():
         if profile.merged_into is None:
@@ -205,7 +234,7 @@ def load_state(
         known: dict[tuple[str, str], Identifier] = {i: i for i in wanted}
         for t, v, p, first, last in rows:
             add(known.get((t, v)) or Identifier(t, v), IdentifierRow(p, first, last))
-    return state
+    return state, busy
 
 
 def allocate_ids(conn: Connection[Any], state: BatchState) -> dict[int, int]:

@@ -66,6 +66,9 @@ class ThroughputResult:
     """Mean ms per batch of each step of the processors (`cdp.bench.steps`), over the run."""
     rows: dict[str, int] = field(default_factory=dict)
     """Rows inserted, updated or deleted per table over the whole run (`cdp.bench.rows`)."""
+    deferred: int = 0
+    """Events the processors deferred to their next batch because another one held their
+    identity locks (`cdp.profiles.contention`), over the whole run."""
 
     def rows_per_1000(self) -> dict[str, float]:
         """`rows` per 1,000 of the run's events, largest first."""
@@ -280,6 +283,8 @@ def _runs_json(result: ThroughputResult) -> dict[str, object]:
         out["batch_ms_by_step"] = rounded(result.steps, 1)
     if result.rows:
         out["rows_written"] = result.rows
+    if result.deferred:
+        out["deferred_events"] = result.deferred
     if result.runs:
         out["runs_events_per_s"] = [round(r, 1) for r in result.runs]
         out["runs_speed_probe_s"] = [[round(p, 3) for p in pair] for pair in result.run_probes]
@@ -408,6 +413,14 @@ def _runs_rows(label: str, result: ThroughputResult) -> list[tuple[str, str]]:
         rows.append(("  batch time by step (mean)", _steps_text(result.steps)))
     if result.rows:
         rows.append(("  rows written per 1,000 events", _rows_text(result.rows_per_1000())))
+    if result.deferred:
+        per_1000 = 1000 * result.deferred / result.events
+        rows.append(
+            (
+                "  events deferred (locks busy)",
+                f"{result.deferred:,} ({per_1000:.1f} per 1,000 events)",
+            )
+        )
     return rows
 
 

@@ -21,7 +21,7 @@ LOG_TAIL_BYTES = 3000
 
 def processor_env(settings: Settings, index: int = 0) -> dict[str, str]:
     """The environment of a processor child: the stack's addresses plus `settings`' topics,
-    consumer group, batch limits and PII encryption, which the bench sets per run. With `metrics_port` set,
+    consumer group, batch limits, deferral and PII encryption, which the bench sets per run. With `metrics_port` set,
     processor `index` serves its metrics on `metrics_port + index`."""
     env = Supervisor(settings).child_env()
     topics = settings.topics
@@ -35,6 +35,7 @@ def processor_env(settings: Settings, index: int = 0) -> dict[str, str]:
         CDP_PROCESSOR_GROUP=settings.processor_group,
         CDP_PROCESSOR_BATCH_MAX=str(settings.processor_batch_max),
         CDP_PROCESSOR_BATCH_WAIT_MS=str(settings.processor_batch_wait_ms),
+        CDP_PROCESSOR_DEFER_CONTENDED=str(settings.processor_defer_contended).lower(),
         CDP_METRICS_PORT=str(settings.metrics_port + index if settings.metrics_port else 0),
         CDP_PRIVACY__ENCRYPT_PII=str(settings.privacy.encrypt_pii).lower(),
     )

@@ -1,5 +1,6 @@
-"""Where the processors' batch time went: `cdp_processor_step_seconds`, read once from their
-`/metrics` at the end of a throughput run."""
+"""Where the processors' batch time went (`cdp_processor_step_seconds`) and how many events
+they deferred (`cdp_processor_deferred_events_total`), read once from their `/metrics` at the
+end of a throughput run."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from collections.abc import Iterable
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from cdp.profiles.observability import STEP_METRIC
+from cdp.profiles.observability import DEFERRED_METRIC, STEP_METRIC
 
-__all__ = ["read_steps", "step_means"]
+__all__ = ["counter_total", "read_metrics", "step_means"]
 
 
 def step_means(expositions: Iterable[str]) -> dict[str, float]:
@@ -31,9 +32,20 @@ def step_means(expositions: Iterable[str]) -> dict[str, float]:
     return {step: 1000 * sums.get(step, 0.0) / n for step, n in counts.items() if n > 0}
 
 
-def read_steps(ports: Iterable[int]) -> dict[str, float]:
-    """`step_means` of the processors serving metrics on `ports` (those that do not answer
-    are left out)."""
+def counter_total(expositions: Iterable[str], name: str) -> float:
+    """The counter `name` (without its `_total` suffix) summed over every exposition and
+    label."""
+    total = 0.0
+    for text in expositions:
+        for family in text_string_to_metric_families(text):
+            if family.name == name:
+                total += sum(s.value for s in family.samples if s.name == f"{name}_total")
+    return total
+
+
+def read_metrics(ports: Iterable[int]) -> tuple[dict[str, float], int]:
+    """`step_means` and the events deferred of the processors serving metrics on `ports`
+    (those that do not answer are left out)."""
     texts = []
     with httpx.Client(timeout=5.0) as client:
         for port in ports:
@@ -43,4 +55,4 @@ def read_steps(ports: Iterable[int]) -> dict[str, float]:
                 continue
             if response.status_code == 200:
                 texts.append(response.text)
-    return step_means(texts)
+    return step_means(texts), int(counter_total(texts, DEFERRED_METRIC))

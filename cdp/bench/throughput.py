@@ -18,7 +18,7 @@ from cdp.bench.processor import ProcessorProcess
 from cdp.bench.rows import rows_written
 from cdp.bench.scraper import MetricsScraper
 from cdp.bench.stats import CpuSample, cpu_shares, sample_cpu
-from cdp.bench.steps import read_steps
+from cdp.bench.steps import read_metrics
 from cdp.embedded import free_port
 from cdp.settings import Settings
 
@@ -120,7 +120,7 @@ def measure_throughput(
             time.sleep(THROUGHPUT_POLL_S)
         after = sample_cpu(watched(running, services()))
         rss_end = max(rss_of(p.process) for p in running)
-        steps = read_steps(_ports(settings, processors))
+        steps, deferred = read_metrics(_ports(settings, processors))
     if first is None or before is None or now <= first[0]:
         raise BenchError("every event was applied in the first batch: too few events to time")
     written = rows_written(settings.database_dsn())
@@ -137,6 +137,7 @@ def measure_throughput(
         probe_s=(probed, speed_probe()),
         steps=steps,
         rows=written,
+        deferred=deferred,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -79,6 +79,8 @@ class EventSender:
     settings: Settings
     producer: Producer
     sent: int = 0
+    positions: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """messageId → (partition, offset) of each message sent, from the delivery reports."""
 
     def send(
         self,
@@ -92,10 +94,20 @@ class EventSender:
         assert not errs, [e.reason for e in errs]
         for ok in oks:
             self.producer.produce(
-                self.settings.topics.raw, codec.encode(EVENT, ok.envelope), ok.key
+                self.settings.topics.raw,
+                codec.encode(EVENT, ok.envelope),
+                ok.key,
+                on_delivery=self._delivered(ok.envelope["message_id"]),
             )
         assert self.producer.flush(10) == 0
         self.sent += len(oks)
+
+    def _delivered(self, message_id: str) -> Callable[[Any, Any], None]:
+        def record(err: Any, msg: Any) -> None:
+            if err is None:
+                self.positions[message_id] = (msg.partition(), msg.offset())
+
+        return record
 
     def send_raw(self, value: bytes, key: bytes | None = None) -> None:
         self.producer.produce(self.settings.topics.raw, value, key)

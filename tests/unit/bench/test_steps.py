@@ -1,13 +1,14 @@
-"""The batch time by step that `cdp bench pipeline` reads from the processors' metrics."""
+"""The batch time by step and the deferred events that `cdp bench pipeline` reads from the
+processors' metrics."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
 from cdp.bench.pipeline_report import PipelineReport
-from cdp.bench.steps import read_steps, step_means
+from cdp.bench.steps import counter_total, read_metrics, step_means
 from cdp.embedded import free_port
-from cdp.profiles.observability import STEP_METRIC
+from cdp.profiles.observability import DEFERRED_METRIC, STEP_METRIC
 from tests.unit.bench.reports import a_report, a_run, table_text
 
 #: Two processors' expositions as prometheus_client writes them.
@@ -32,6 +33,10 @@ cdp_processor_step_seconds_count{step="fold"} 1.0
 cdp_processor_step_seconds_sum{step="fold"} 0.3
 cdp_processor_step_seconds_count{step="segments"} 0.0
 cdp_processor_step_seconds_sum{step="segments"} 0.0
+# HELP cdp_processor_deferred_events_total Events deferred.
+# TYPE cdp_processor_deferred_events_total counter
+cdp_processor_deferred_events_total 7.0
+cdp_processor_deferred_events_created 1.7e+09
 """
 
 
@@ -43,15 +48,25 @@ def test_means_pool_every_processor_and_skip_steps_without_batches() -> None:
     assert step_means([]) == {}
 
 
+def test_counter_sums_every_processor_and_ignores_its_created_sample() -> None:
+    third = (
+        "# TYPE cdp_processor_deferred_events_total counter\n"
+        "cdp_processor_deferred_events_total 5.0\n"
+    )
+    assert counter_total([FIRST, SECOND, third], DEFERRED_METRIC) == 12.0
+    assert counter_total([FIRST], DEFERRED_METRIC) == 0.0
+
+
 def test_read_from_a_served_exposition_and_a_port_that_does_not_answer() -> None:
     registry = CollectorRegistry()
     steps = Histogram(STEP_METRIC, "steps", ["step"], registry=registry)
     steps.labels("load").observe(0.5)
     steps.labels("load").observe(0.25)
+    Counter(DEFERRED_METRIC, "deferred", registry=registry).inc(3)
     port = free_port()
     server, thread = start_http_server(port, "127.0.0.1", registry=registry)
     try:
-        assert read_steps([port, free_port()]) == {"load": 375.0}
+        assert read_metrics([port, free_port()]) == ({"load": 375.0}, 3)
     finally:
         server.shutdown()
         thread.join(5)
@@ -77,3 +92,15 @@ def test_no_steps_no_row() -> None:
     throughput = report.as_json()["throughput"]
     assert isinstance(throughput, dict)
     assert "batch_ms_by_step" not in throughput
+
+
+def test_deferred_events_are_reported_per_1000_events_only_when_some_were() -> None:
+    report = a_report(a_run(deferred=30))
+    assert "events deferred (locks busy)" in table_text(report)
+    assert "30 (15.0 per 1,000 events)" in table_text(report)
+    throughput = report.as_json()["throughput"]
+    assert isinstance(throughput, dict)
+    assert throughput["deferred_events"] == 30
+    plain = a_report(a_run())
+    assert "deferred" not in table_text(plain)
+    assert "deferred_events" not in plain.as_json()["throughput"]  # type: ignore[operator]
