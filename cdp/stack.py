@@ -34,7 +34,7 @@ from cdp.ingest.sources import create_source, find_source
 from cdp.kafka import ensure_topics, platform_topics, wait_for_broker
 from cdp.settings import Settings
 
-__all__ = ["EmbeddedServices", "Supervisor", "dev_write_key"]
+__all__ = ["EmbeddedServices", "Supervisor", "dev_write_key", "instances"]
 
 log = logging.getLogger(__name__)
 
@@ -128,12 +128,12 @@ class Supervisor:
     def start(self, services: tuple[str, ...] = SERVICES) -> None:
         env = self.child_env()
         base = self.settings.metrics_port
-        for name in services:
-            if name not in HTTP_SERVICES:
+        for name, command in instances(services, self.settings.processor_instances):
+            if command not in HTTP_SERVICES:
                 self.health_ports[name] = base + len(self.health_ports) if base else free_port()
             port = self.health_ports.get(name)
             self.children[name] = subprocess.Popen(
-                [sys.executable, "-m", "cdp", name],
+                [sys.executable, "-m", "cdp", command],
                 env={**env, "CDP_METRICS_PORT": str(port)} if port else env,
                 stdin=subprocess.DEVNULL,
             )
@@ -168,6 +168,17 @@ class Supervisor:
             if child.poll() is None:
                 child.kill()
                 child.wait()
+
+
+def instances(services: tuple[str, ...], processors: int) -> list[tuple[str, str]]:
+    """The (name, `cdp` sub-command) of each child to start: one per service, but `processors`
+    processors (`processor`, `processor-2`, ...), which share the raw topic's partitions as one
+    consumer group."""
+    out: list[tuple[str, str]] = []
+    for service in services:
+        count = processors if service == "processor" else 1
+        out += [(service if n == 1 else f"{service}-{n}", service) for n in range(1, count + 1)]
+    return out
 
 
 class _SignalLatch:

@@ -39,6 +39,7 @@ def stack_env(home: Path) -> dict[str, str]:
         CDP_API_PORT=str(free_port()),
         CDP_EMBEDDED_KAFKA_PORT=str(free_port()),
         CDP_TOPICS__PARTITIONS="2",
+        CDP_PROCESSOR_INSTANCES="2",
     )
     return env
 
@@ -77,6 +78,9 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
 
 def test_cdp_up_collects_events_and_stops_cleanly(stack: Stack) -> None:
     assert httpx.get(f"{stack.url}/readyz").json()["ready"] is True
+    assert any(line.lstrip().startswith("processor-2 ") for line in stack.output), (
+        "the second processor (CDP_PROCESSOR_INSTANCES=2) is started and listed"
+    )
     batch = {
         "batch": [{"type": "track", "userId": "jane", "event": "Signed Up", "messageId": "e2e-1"}]
     }
