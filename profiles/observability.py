@@ -38,8 +38,9 @@ DEAD_LETTERS_LOST = Counter(
 DEFERRED_METRIC = "cdp_processor_deferred_events"
 DEFERRED = Counter(
     DEFERRED_METRIC,
-    "Events deferred to the next batch because another processor held their identity locks"
-    " (`cdp.profiles.contention`); each is counted again by events_total once applied.",
+    "Deferrals of an event to the next batch because another transaction held one of its"
+    " locks (`cdp.profiles.contention`); an event may be deferred more than once, and"
+    " events_total counts it once applied.",
 )
 MERGES = Counter("cdp_processor_merges_total", "Profile merges.")
 PROFILES_CREATED = Counter("cdp_processor_profiles_created_total", "Profiles created.")

@@ -67,8 +67,8 @@ class ThroughputResult:
     rows: dict[str, int] = field(default_factory=dict)
     """Rows inserted, updated or deleted per table over the whole run (`cdp.bench.rows`)."""
     deferred: int = 0
-    """Events the processors deferred to their next batch because another one held their
-    identity locks (`cdp.profiles.contention`), over the whole run."""
+    """Times the processors deferred an event to their next batch because another one held its
+    locks (`cdp.profiles.contention`), over the whole run; one event may count several times."""
 
     def rows_per_1000(self) -> dict[str, float]:
         """`rows` per 1,000 of the run's events, largest first."""
@@ -284,7 +284,7 @@ def _runs_json(result: ThroughputResult) -> dict[str, object]:
     if result.rows:
         out["rows_written"] = result.rows
     if result.deferred:
-        out["deferred_events"] = result.deferred
+        out["deferrals"] = result.deferred
     if result.runs:
         out["runs_events_per_s"] = [round(r, 1) for r in result.runs]
         out["runs_speed_probe_s"] = [[round(p, 3) for p in pair] for pair in result.run_probes]
@@ -417,7 +417,7 @@ def _runs_rows(label: str, result: ThroughputResult) -> list[tuple[str, str]]:
         per_1000 = 1000 * result.deferred / result.events
         rows.append(
             (
-                "  events deferred (locks busy)",
+                "  deferrals (locks busy)",
                 f"{result.deferred:,} ({per_1000:.1f} per 1,000 events)",
             )
         )

@@ -1,5 +1,5 @@
 """Where the processors' batch time went (`cdp_processor_step_seconds`) and how many events
-they deferred (`cdp_processor_deferred_events_total`), read once from their `/metrics` at the
+they deferred (`cdp_processor_deferred_events_total`, one per deferral), read once from their `/metrics` at the
 end of a throughput run."""
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def counter_total(expositions: Iterable[str], name: str) -> float:
 
 
 def read_metrics(ports: Iterable[int]) -> tuple[dict[str, float], int]:
-    """`step_means` and the events deferred of the processors serving metrics on `ports`
+    """`step_means` and the deferrals of the processors serving metrics on `ports`
     (those that do not answer are left out)."""
     texts = []
     with httpx.Client(timeout=5.0) as client:

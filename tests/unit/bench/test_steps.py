@@ -94,13 +94,13 @@ def test_no_steps_no_row() -> None:
     assert "batch_ms_by_step" not in throughput
 
 
-def test_deferred_events_are_reported_per_1000_events_only_when_some_were() -> None:
+def test_deferrals_are_reported_per_1000_events_only_when_some_were() -> None:
     report = a_report(a_run(deferred=30))
-    assert "events deferred (locks busy)" in table_text(report)
+    assert "deferrals (locks busy)" in table_text(report)
     assert "30 (15.0 per 1,000 events)" in table_text(report)
     throughput = report.as_json()["throughput"]
     assert isinstance(throughput, dict)
-    assert throughput["deferred_events"] == 30
+    assert throughput["deferrals"] == 30
     plain = a_report(a_run())
     assert "deferred" not in table_text(plain)
-    assert "deferred_events" not in plain.as_json()["throughput"]  # type: ignore[operator]
+    assert "deferrals" not in plain.as_json()["throughput"]  # type: ignore[operator]
