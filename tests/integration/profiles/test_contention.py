@@ -110,6 +110,28 @@ def applied_around_held(
     assert not set(held) & set(timeline_ids(settings))
 
 
+def deferred_then_waited(
+    settings: Settings,
+    sender: EventSender,
+    held: list[dict[str, Any]],
+    free: list[dict[str, Any]],
+    lock: str,
+) -> None:
+    """Send `held` then `free` while their lock is held: the free events are applied around the
+    deferred ones, and after `MAX_DEFERRALS` batches the processor waits for a `lock` lock."""
+    sender.send(*held, *free)
+    applied_around_held(settings, sender, ids(held), ids(free))
+    wait_for(
+        lambda: waiting_locks(settings, lock),
+        timeout=30,
+        what=f"the processor to wait for the {lock} lock after deferring",
+    )
+
+
+def all_applied(settings: Settings, sender: EventSender) -> None:
+    wait_for(lambda: consumed_up_to(settings) >= sender.sent, timeout=60, what="all applied")
+
+
 def test_a_busy_identifier_defers_its_events_and_the_rest_is_applied(
     pipeline_settings: Settings, sender: EventSender
 ) -> None:
@@ -118,16 +140,10 @@ def test_a_busy_identifier_defers_its_events_and_the_rest_is_applied(
     before = deferred_total()
     with RunningProcessor(settings):
         with hold_identifier(settings, "anonymous_id", "held-device"):
-            sender.send(*held, *free)
-            applied_around_held(settings, sender, ids(held), ids(free))
-            wait_for(
-                lambda: waiting_locks(settings, "advisory"),
-                timeout=30,
-                what="the processor to wait for the lock after deferring",
-            )
+            deferred_then_waited(settings, sender, held, free, "advisory")
             assert deferred_total() - before >= len(held)
             assert consumed_up_to(settings) < sender.sent
-        wait_for(lambda: consumed_up_to(settings) >= sender.sent, timeout=60, what="the rest")
+        all_applied(settings, sender)
     assert sorted(timeline_ids(settings)) == sorted(ids(held) + ids(free))
     assert event_count(settings, "held-device") == 3
 
@@ -142,21 +158,15 @@ def test_a_busy_profile_row_defers_the_events_of_its_profile(
     device = matched(settings, "anonymous_id", "row-device").value
     with RunningProcessor(settings):
         sender.send(*first)
-        wait_for(lambda: consumed_up_to(settings) >= sender.sent, timeout=60, what="the first")
+        all_applied(settings, sender)
         with holding(
             settings,
             "SELECT p.id FROM profiles p JOIN identifiers i ON i.profile_id = p.id "
             "WHERE i.id_type = 'anonymous_id' AND i.id_value = %s FOR UPDATE OF p",
             device,
         ):
-            sender.send(*held, *free)
-            applied_around_held(settings, sender, ids(held), ids(free))
-            wait_for(
-                lambda: waiting_locks(settings, "transactionid"),
-                timeout=30,
-                what="the processor to wait for the row after deferring",
-            )
-        wait_for(lambda: consumed_up_to(settings) >= sender.sent, timeout=60, what="the rest")
+            deferred_then_waited(settings, sender, held, free, "transactionid")
+        all_applied(settings, sender)
     assert sorted(timeline_ids(settings)) == sorted(ids(first) + ids(held) + ids(free))
     assert event_count(settings, "row-device") == 4
 
@@ -178,7 +188,7 @@ def test_a_crash_while_events_are_deferred_loses_and_doubles_nothing(
         finally:
             victim.kill()
     with RunningProcessor(settings):
-        wait_for(lambda: consumed_up_to(settings) >= sender.sent, timeout=60, what="the rest")
+        all_applied(settings, sender)
     assert sorted(timeline_ids(settings)) == sorted(ids(held) + ids(free))
     assert event_count(settings, "held-device") == 3
     assert all(event_count(settings, f"free-{n}") == 1 for n in range(30))
