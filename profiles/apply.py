@@ -110,9 +110,10 @@ class BatchApplier:
 
         `next_offsets` covers every record consumed, including ones that were dead-lettered
         before reaching here, so the stored position moves past them too. With `defer`, events
-        whose identity locks another transaction holds are left out and returned in the outcome
-        (`cdp.profiles.contention`), for the caller to pass in the next batch, which waits for
-        their locks; without it, every lock is waited for.
+        whose locks another transaction holds are left out and returned in the outcome
+        (`cdp.profiles.contention`), for the caller to pass in the next batch, which tries them
+        again (and waits for the locks of those deferred `MAX_DEFERRALS` times); without it,
+        every lock is waited for.
         """
         clock = StepClock()
         stored = claim_offsets(conn, self._group, self._topic, sorted(next_offsets))

@@ -4,7 +4,9 @@ Locking, in this order, makes concurrent processors safe: transaction-level advi
 batch's identifiers (sorted by key, so every processor takes them in one global order and none can
 create an identifier another is resolving), then the rows of the profiles holding them (sorted by
 id), re-read until the view is stable. A deadlock between rounds is possible and is retried by the
-caller; a lost merge or two profiles for one identifier is not.
+caller; a lost merge or two profiles for one identifier is not. A processor that defers contended
+events (`cdp.profiles.contention`) tries the identifier locks and skips locked profile rows
+instead of waiting, except for the events it has deferred too often.
 """
 
 from __future__ import annotations
