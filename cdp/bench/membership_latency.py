@@ -28,6 +28,7 @@ from cdp.activation.segments import SegmentDefinition, parse_segment
 from cdp.bench.errors import BenchError
 from cdp.bench.processor import ProcessorProcess
 from cdp.bench.relay import RelayProcess
+from cdp.bench.stall import StallWatch
 from cdp.bench.stats import CpuSample, cpu_shares, percentile, sample_cpu
 from cdp.db import create_engine
 from cdp.ingest.validate import BatchContext, validate_batch
@@ -291,7 +292,7 @@ def _wait(
 ) -> None:
     """Block until `done()`; `BenchError` if a child exits, the reader fails or nothing new
     arrives for `STALL_S`."""
-    progress_at, last = time.monotonic(), -1
+    watch = StallWatch(STALL_S)
     while not done():
         processor.check_alive()
         if relay.exited():
@@ -299,10 +300,7 @@ def _wait(
         if reader.error is not None:
             raise BenchError(f"reading the membership topic failed: {reader.error}")
         count = len(reader.snapshot())
-        now = time.monotonic()
-        if count != last:
-            progress_at, last = now, count
-        elif now - progress_at > STALL_S:
+        if watch.stalled(count):
             raise BenchError(f"no membership change for {STALL_S:.0f} s ({count:,} so far)")
         time.sleep(WAIT_TICK_S)
 

@@ -17,6 +17,7 @@ from cdp.bench.probe import speed_probe
 from cdp.bench.processor import ProcessorProcess
 from cdp.bench.rows import rows_written
 from cdp.bench.scraper import MetricsScraper
+from cdp.bench.stall import StallWatch
 from cdp.bench.stats import CpuSample, cpu_shares, sample_cpu
 from cdp.bench.steps import read_metrics
 from cdp.embedded import free_port
@@ -100,7 +101,7 @@ def measure_throughput(
         rss_first = rss_peak = 0
         first: tuple[float, int] | None = None
         before: CpuSample | None = None
-        progress_at, last_applied = time.monotonic(), -1
+        watch = StallWatch(STALL_S)
         while True:
             for processor in running:
                 processor.check_alive()
@@ -113,9 +114,7 @@ def measure_throughput(
                 before = sample_cpu(watched(running, services()))
             if applied >= total:
                 break
-            if applied != last_applied:
-                progress_at, last_applied = now, applied
-            elif now - progress_at > STALL_S:
+            if watch.stalled(applied):
                 raise BenchError(f"no progress for {STALL_S:.0f} s at {applied:,} of {total:,}")
             time.sleep(THROUGHPUT_POLL_S)
         after = sample_cpu(watched(running, services()))
@@ -194,16 +193,13 @@ def wait_applied(
     total: int,
 ) -> None:
     """Block until the processors have stored offsets past `total` records in all."""
-    progress_at, last = time.monotonic(), -1
+    watch = StallWatch(STALL_S)
     while True:
         for processor in processors:
             processor.check_alive()
         applied = sum(applied_offsets(conn, settings).values())
         if applied >= total:
             return
-        now = time.monotonic()
-        if applied != last:
-            progress_at, last = now, applied
-        elif now - progress_at > STALL_S:
+        if watch.stalled(applied):
             raise BenchError(f"no progress for {STALL_S:.0f} s at {applied:,} of {total:,}")
         time.sleep(THROUGHPUT_POLL_S)
