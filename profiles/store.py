@@ -96,12 +96,14 @@ LOAD_IDENTIFIERS = (
 
 
 def dedupe(conn: Connection[Any], message_ids: Sequence[str]) -> set[str]:
-    """Record `message_ids` as processed; returns those never processed before."""
+    """Record `message_ids` as processed; returns those never processed before. An id given
+    twice is inserted once: `DO NOTHING` skips a row that conflicts with one this statement
+    inserted, so the ids need no sorting out first."""
     if not message_ids:
         return set()
     rows = conn.execute(
         "INSERT INTO processed_messages (message_id) "
-        "SELECT DISTINCT m FROM jsonb_array_elements_text(%s::jsonb) AS m "
+        "SELECT m FROM jsonb_array_elements_text(%s::jsonb) AS m "
         "ON CONFLICT DO NOTHING RETURNING message_id",
         (json_param(list(message_ids)),),
     ).fetchall()

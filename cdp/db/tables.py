@@ -136,9 +136,14 @@ events = sa.Table(
 processed_messages = sa.Table(
     "processed_messages",
     metadata,
-    sa.Column("message_id", sa.Text, primary_key=True),
+    sa.Column("message_id", sa.Text(collation="C"), primary_key=True),
     sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
-    sa.Index("processed_messages_at", "processed_at"),
+    sa.Index(
+        "processed_messages_at",
+        "processed_at",
+        postgresql_using="brin",
+        postgresql_with={"autosummarize": "on"},
+    ),
 )
 
 consumer_offsets = sa.Table(

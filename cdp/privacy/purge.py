@@ -44,7 +44,7 @@ def purge_person(
     counts["processed_messages"] = _delete(
         conn,
         "DELETE FROM processed_messages p USING events e "
-        "WHERE e.profile_id = ANY(%s::bigint[]) AND p.message_id = e.message_id",
+        'WHERE e.profile_id = ANY(%s::bigint[]) AND p.message_id = e.message_id COLLATE "C"',
         ids,
     )
     for table in ("events", "group_members", "segment_checks", "identifiers"):

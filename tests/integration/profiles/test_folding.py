@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import psycopg
 import pytest
 
+from cdp.profiles.store import dedupe
 from cdp.settings import Settings
 from tests.integration.profiles.conftest import EventSender, RunningProcessor, query
 from tests.integration.profiles.test_identity_scenarios import at, profile_of, timeline, traits
@@ -220,3 +222,13 @@ def test_undecodable_record_is_dead_lettered_and_does_not_block_the_partition(
     assert letter.value["reason"] == "undecodable"
     assert letter.value["payload"] == b"not avro at all"
     assert letter.value["origin"].startswith(pipeline_settings.topics.raw + "/")
+
+
+def test_dedupe_records_an_id_given_twice_once_and_reports_only_unseen_ids(
+    pipeline_settings: Settings,
+) -> None:
+    with psycopg.connect(pipeline_settings.database_dsn()) as conn:
+        assert dedupe(conn, ["d-1", "d-2", "d-1"]) == {"d-1", "d-2"}
+        assert dedupe(conn, ["d-2", "d-3", "d-3"]) == {"d-3"}
+    rows = query(pipeline_settings, "SELECT message_id FROM processed_messages ORDER BY 1")
+    assert [r[0] for r in rows] == ["d-1", "d-2", "d-3"]
