@@ -37,6 +37,7 @@ from cdp.activation.segments.sql import (
     next_boundary,
 )
 from cdp.db.compile import compile_statement
+from cdp.db.copy import copy_binary
 from cdp.db.tables import profiles
 from cdp.schemas import MEMBERSHIP_CHANGE, Codec
 
@@ -277,7 +278,7 @@ def _write_memberships(conn: Connection[Any], changes: list[MembershipChange]) -
     entered = [c for c in changes if c.change == "entered"]
     exited = [c for c in changes if c.change == "exited"]
     if entered:
-        _copy_binary(
+        copy_binary(
             conn,
             "segment_memberships (slug, profile_id, version)",
             ["text", "int8", "int4"],
@@ -377,24 +378,13 @@ def write_outbox(
         }
         value = codec.encode(MEMBERSHIP_CHANGE, record)
         append((membership_topic, key, value, topic, change.change != "entered"))
-    _copy_binary(
+    copy_binary(
         conn,
         "outbox (topic, key, value, fanout_topic, fanout_tombstone)",
         ["text", "bytea", "bytea", "text", "bool"],
         rows,
     )
     notify_outbox(conn)
-
-
-def _copy_binary(
-    conn: Connection[Any], target: str, types: list[str], rows: Sequence[tuple[Any, ...]]
-) -> None:
-    """COPY `rows` into `target` ("table (columns)") in the binary format, each column sent
-    as the Postgres type named in `types`."""
-    with conn.cursor() as cur, cur.copy(f"COPY {target} FROM STDIN (FORMAT BINARY)") as copy:
-        copy.set_types(types)
-        for row in rows:
-            copy.write_row(row)
 
 
 #: Per profile: the emitted traits (in the stored order) and "type:value" identifiers.

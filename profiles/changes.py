@@ -12,7 +12,7 @@ import orjson
 from psycopg import Connection
 
 from cdp.activation.relay import notify_outbox
-from cdp.profiles import copytext
+from cdp.db.copy import copy_binary
 from cdp.profiles.state import BatchState
 from cdp.schemas import PROFILE_CHANGE, Codec
 
@@ -71,13 +71,10 @@ def change_rows(
 
 
 def copy_changes(conn: Connection[Any], rows: list[ChangeRow]) -> None:
-    """Write `rows` to the outbox and wake the relay."""
+    """Write `rows` to the outbox and wake the relay. A binary COPY: in the text format the
+    keys and values went hex-encoded and were decoded again (the 37,000 change rows of `cdp
+    bench pipeline --processors 2` took Postgres 463 ms that way, 285 ms in binary)."""
     if not rows:
         return
-    data = "".join(
-        f"{copytext.text(topic)}\t{copytext.bytea(key)}\t{copytext.bytea(value)}\n"
-        for topic, key, value in rows
-    )
-    with conn.cursor() as cur, cur.copy("COPY outbox (topic, key, value) FROM STDIN") as copy:
-        copy.write(data)
+    copy_binary(conn, "outbox (topic, key, value)", ["text", "bytea", "bytea"], rows)
     notify_outbox(conn)
