@@ -178,16 +178,15 @@ class BatchApplier:
             i for i, e in enumerate(events) if not defer or e.deferrals >= MAX_DEFERRALS
         )
         busy = lock_or_defer(conn, keys, must)
-        now, _ = links.split(busy)
+        now, later = links.split(busy)
         waiting = None if not defer else {i for j in must for i in events[j].identifiers or ()}
         state, held = load_state(
             conn, [i for j in now for i in events[j].identifiers or ()], self._pii, waiting
         )
         if held:
             busy |= {cached_lock_key(i) for i in held}
-            now, _ = links.split(busy)
-        chosen = set(now)
-        deferred = [e for j, e in enumerate(events) if j not in chosen]
+            now, later = links.split(busy)
+        deferred = [events[j] for j in later]
         for event in deferred:
             event.deferrals += 1
         return [events[j] for j in now], deferred, state
