@@ -50,11 +50,13 @@ READY_TIMEOUT_S = 60.0
 
 @dataclass
 class EmbeddedServices:
-    """The embedded broker and Postgres started for this run (either may be external instead)."""
+    """The embedded broker and Postgres started for this run (either may be external instead);
+    an embedded Postgres loads the server libraries `postgres_libraries`."""
 
     settings: Settings
     broker: EmbeddedBroker | None = None
     postgres: EmbeddedPostgres | None = None
+    postgres_libraries: tuple[str, ...] = ()
 
     def start(self) -> Settings:
         """Start what is not configured and return settings that point at everything."""
@@ -70,7 +72,7 @@ class EmbeddedServices:
             update["kafka_bootstrap_servers"] = self.broker.bootstrap_servers
             update["kafka_embedded"] = True
         if self.settings.database_url is None:
-            self.postgres = EmbeddedPostgres(home / "postgres").start()
+            self.postgres = EmbeddedPostgres(home / "postgres", self.postgres_libraries).start()
             update["database_url"] = SecretStr(self.postgres.create_database(DATABASE))
         return self.settings.model_copy(update=update)
 

@@ -45,6 +45,7 @@ from cdp.bench.pipeline_report import (
 from cdp.bench.quality import pair_counts
 from cdp.bench.repeats import median_run
 from cdp.bench.report import machine_info
+from cdp.bench.statements import LIBRARY, require_statements
 from cdp.bench.synthetic import Workload, generate
 from cdp.bench.throughput import measure_throughput
 from cdp.embedded import free_port
@@ -84,6 +85,8 @@ class PipelineOptions:
     repeat: int = 1
     """Throughput runs of each side (the plain run and every comparison asked for), taken in
     turn; each side is reported by its median run (`cdp.bench.repeats`)."""
+    statements: bool = False
+    """Report each throughput run's Postgres time by statement (`cdp.bench.statements`)."""
 
 
 def run_pipeline_bench(
@@ -93,7 +96,10 @@ def run_pipeline_bench(
     started_at = datetime.now(UTC)
     run_id = secrets.token_hex(4)
     with temporary_home() as home:
-        services = EmbeddedServices(load_settings(home=home, embedded_kafka_port=free_port()))
+        services = EmbeddedServices(
+            load_settings(home=home, embedded_kafka_port=free_port()),
+            postgres_libraries=(LIBRARY,) if options.statements else (),
+        )
         try:
             announce("starting Kafka and Postgres ...")
             resolved = services.start()
@@ -125,6 +131,8 @@ def _run(
     announce: Callable[[str], None],
 ) -> PipelineReport:
     codec = codec_for(settings)
+    if options.statements:
+        require_statements(settings.database_dsn())
     announce(f"generating {options.events:,} events of {options.persons:,} persons ...")
     workload = generate(options.persons, options.events, options.seed)
     records = encode_workload(workload, codec)
@@ -138,7 +146,7 @@ def _run(
         announce("processor folding them ...")
         logs = home / "logs" / "throughput"
         throughput = measure_throughput(
-            phased, len(records), produce_s, logs, watched, options.processors
+            phased, len(records), produce_s, logs, watched, options.processors, options.statements
         )
         announce(f"{throughput.events_per_s:,.0f} events/s; scoring identity resolution ...")
         quality = measure_quality(phased, workload)
@@ -198,6 +206,7 @@ def _run(
             "metrics": options.metrics,
             "compare_encryption": options.compare_encryption,
             "repeat": options.repeat,
+            "statements": options.statements,
             "encrypt_pii": settings.privacy.encrypt_pii,
         },
         workload={
@@ -242,7 +251,7 @@ def _measure_variant(
         produce_s = produce_all(phased, records)
         logs = home / "logs" / label
         return measure_throughput(
-            phased, len(records), produce_s, logs, watched, options.processors
+            phased, len(records), produce_s, logs, watched, options.processors, options.statements
         )
 
 

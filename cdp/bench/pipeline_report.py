@@ -10,6 +10,7 @@ from rich.table import Table
 
 from cdp.bench.output import render_rows, rounded, verdict, write_json
 from cdp.bench.quality import PairCounts
+from cdp.bench.statements import StatementTime
 from cdp.profiles.observability import STEPS
 
 __all__ = [
@@ -69,6 +70,9 @@ class ThroughputResult:
     deferred: int = 0
     """Times the processors deferred an event to their next batch because another one held its
     locks (`cdp.profiles.contention`), over the whole run; one event may count several times."""
+    statements: tuple[StatementTime, ...] = ()
+    """Postgres's execution time by statement over the whole run, largest first, when asked for
+    (`cdp.bench.statements`)."""
 
     def rows_per_1000(self) -> dict[str, float]:
         """`rows` per 1,000 of the run's events, largest first."""
@@ -80,6 +84,14 @@ class ThroughputResult:
     @property
     def events_per_s(self) -> float:
         return self.measured_events / self.measured_s if self.measured_s > 0 else 0.0
+
+    def statements_per_1000(self) -> list[tuple[StatementTime, float, float]]:
+        """Each of `statements` with its ms per 1,000 of the run's events and its share of all
+        the statements' time."""
+        total = sum(s.ms for s in self.statements)
+        if self.events <= 0 or total <= 0:
+            return []
+        return [(s, s.ms * 1000 / self.events, s.ms / total) for s in self.statements]
 
     def cpu_s_per_1000(self, name: str) -> float:
         """CPU-seconds the processes `name` (processor, postgres) spent per 1,000 events: less
@@ -285,6 +297,12 @@ def _runs_json(result: ThroughputResult) -> dict[str, object]:
         out["rows_written"] = result.rows
     if result.deferred:
         out["deferrals"] = result.deferred
+    if result.statements:
+        out["postgres_statements"] = [
+            {**asdict(s), "ms": round(s.ms, 1), "ms_per_1000_events": round(per, 2),
+             "share": round(share, 4)}
+            for s, per, share in result.statements_per_1000()
+        ]  # fmt: skip
     if result.runs:
         out["runs_events_per_s"] = [round(r, 1) for r in result.runs]
         out["runs_speed_probe_s"] = [[round(p, 3) for p in pair] for pair in result.run_probes]
@@ -421,6 +439,18 @@ def _runs_rows(label: str, result: ThroughputResult) -> list[tuple[str, str]]:
                 f"{result.deferred:,} ({per_1000:.1f} per 1,000 events)",
             )
         )
+    return rows + _statement_rows(result)
+
+
+def _statement_rows(result: ThroughputResult) -> list[tuple[str, str]]:
+    """Postgres's time by statement: its total, then a line per statement."""
+    found = result.statements_per_1000()
+    if not found:
+        return []
+    total = sum(per for _, per, _ in found)
+    rows = [("  Postgres time by statement", f"{total:,.1f} ms per 1,000 events in all")]
+    for s, per, share in found:
+        rows.append((f"    {share:6.1%}  {per:5.1f} ms", f"{s.statement} ({s.calls:,} calls)"))
     return rows
 
 

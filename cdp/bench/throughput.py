@@ -18,6 +18,7 @@ from cdp.bench.processor import ProcessorProcess
 from cdp.bench.rows import rows_written
 from cdp.bench.scraper import MetricsScraper
 from cdp.bench.stall import StallWatch
+from cdp.bench.statements import statement_times
 from cdp.bench.stats import CpuSample, cpu_shares, sample_cpu
 from cdp.bench.steps import read_metrics
 from cdp.embedded import free_port
@@ -82,10 +83,12 @@ def measure_throughput(
     logs: Path,
     services: Callable[[], dict[str, psutil.Process]],
     processors: int = 1,
+    statements: bool = False,
 ) -> ThroughputResult:
     """Start `processors` processors on a topic holding `total` events and time them until all
-    are applied; RSS figures are of the largest processor, the rows written those of the
-    whole run, read once the processors have stopped (`cdp.bench.rows`).
+    are applied; RSS figures are of the largest processor, the rows written (and, with
+    `statements`, Postgres's time by statement) those of the whole run, read once the
+    processors have stopped (`cdp.bench.rows`, `cdp.bench.statements`).
 
     The processors serve their metrics, as deployed ones do; they are read once, at the end,
     for the batch time by step (`cdp.bench.steps`). When `settings` come with a metrics port
@@ -123,6 +126,7 @@ def measure_throughput(
     if first is None or before is None or now <= first[0]:
         raise BenchError("every event was applied in the first batch: too few events to time")
     written = rows_written(settings.database_dsn())
+    times = statement_times(settings.database_dsn()) if statements else ()
     measured_s = now - first[0]
     return ThroughputResult(
         events=total,
@@ -137,6 +141,7 @@ def measure_throughput(
         steps=steps,
         rows=written,
         deferred=deferred,
+        statements=times,
     )
 
 

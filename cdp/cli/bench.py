@@ -103,6 +103,13 @@ def pipeline(
             help="Throughput runs of each side of the comparisons, in turn; each side's median.",
         ),
     ] = 1,
+    statements: Annotated[
+        bool,
+        typer.Option(
+            help="Postgres time by statement of each throughput run (pg_stat_statements; the "
+            "embedded Postgres loads it, an external one must preload it)."
+        ),
+    ] = False,
 ) -> None:
     """Synthetic customers through Kafka and the processor: events/s, latency, RSS, identity
     precision/recall, and the COPY + upsert ceiling of the same Postgres."""
@@ -124,6 +131,7 @@ def pipeline(
         metrics,
         compare_encryption=compare_encryption,
         repeat=repeat,
+        statements=statements,
     )
     status = Console(stderr=True)
     try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +22,36 @@ log = logging.getLogger(__name__)
 
 
 class EmbeddedPostgres:
-    """A Postgres server on the data directory `pgdata`, started on demand."""
+    """A Postgres server on the data directory `pgdata`, started on demand, with the server
+    libraries `libraries` (such as ``pg_stat_statements``) loaded at its start."""
 
-    def __init__(self, pgdata: Path) -> None:
+    def __init__(self, pgdata: Path, libraries: Sequence[str] = ()) -> None:
         self.pgdata = pgdata.resolve()
+        self.libraries = tuple(libraries)
         self._server: Any = None
 
     def start(self) -> EmbeddedPostgres:
-        """Start the server, or attach to one already running on the same data directory."""
+        """Start the server, or attach to one already running on the same data directory.
+
+        The wheel starts Postgres with options of its own choosing, so missing `libraries` are
+        written to the data directory's `postgresql.auto.conf` (``ALTER SYSTEM``) and the server
+        is restarted once to load them."""
+        self._start()
+        missing = self._missing_libraries()
+        if missing:
+            log.info("restarting the embedded Postgres to load %s", ", ".join(missing))
+            wanted = sql.SQL(", ").join(map(sql.Literal, [*self._loaded(), *missing]))
+            with psycopg.connect(self.url(), autocommit=True) as conn:
+                conn.execute(
+                    sql.SQL("ALTER SYSTEM SET shared_preload_libraries = {}").format(wanted)
+                )
+            self.stop()
+            self._start()
+            if self._missing_libraries():
+                raise CdpError(f"the embedded Postgres did not load {', '.join(missing)}")
+        return self
+
+    def _start(self) -> None:
         runtime = self.pgdata.parent / "run"
         runtime.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
@@ -38,7 +61,20 @@ class EmbeddedPostgres:
             self._server = get_server(self.pgdata, cleanup_mode="stop")
         except Exception as exc:
             raise CdpError(f"the embedded Postgres did not start: {exc}") from exc
-        return self
+
+    def _missing_libraries(self) -> list[str]:
+        """Those of `libraries` the running server has not loaded."""
+        if not self.libraries:
+            return []
+        loaded = self._loaded()
+        return [x for x in self.libraries if x not in loaded]
+
+    def _loaded(self) -> list[str]:
+        """The running server's `shared_preload_libraries`."""
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            row = conn.execute("SHOW shared_preload_libraries").fetchone()
+        names = (x.strip().strip('"') for x in str(row[0] if row else "").split(","))
+        return [x for x in names if x]
 
     def url(self, database: str = "postgres") -> str:
         """A ``postgresql://`` URL for `database` on this server."""
