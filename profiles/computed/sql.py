@@ -363,7 +363,14 @@ def combine_merge(selects: Sequence[Select[Any]]) -> tuple[str, dict[str, Any]]:
 
 def merge_states(moves: Sequence[tuple[int, int]], names: Sequence[str]) -> Select[Any]:
     """The stored states of `names` of each merged-away profile (`moves`: from, into), combined
-    per surviving profile and name, in `STATE_COLUMNS` order (for `combine_merge`)."""
+    per surviving profile and name, in `STATE_COLUMNS` order (for `combine_merge`).
+
+    The merged-away ids are also a condition on the states themselves, not only a join: so the
+    planner looks them up by primary key instead of reading every state of `names` (all of them,
+    as a rule) and hashing them. Measured on the 254,000 states of `cdp bench pipeline
+    --segments 50 --computed-traits 20`, 375 merges: 95-100 ms → 45 ms with table statistics,
+    174 → 126 ms before the table was first analysed; 6.1 → 3.4 ms per 1,000 events in the
+    bench (`--statements`)."""
     pairs = (
         sa.func.unnest(
             sa.literal([f for f, _ in moves], ARRAY(sa.BigInteger)),
@@ -404,6 +411,9 @@ def merge_states(moves: Sequence[tuple[int, int]], names: Sequence[str]) -> Sele
             sa.func.min(c.expires_at).label("expires_at"),
         )
         .select_from(ctv.join(pairs, ctv.c.profile_id == pairs.c.src))
-        .where(c.name == sa.any_(sa.literal(list(names), ARRAY(sa.Text))))
+        .where(
+            c.profile_id == sa.any_(sa.literal([f for f, _ in moves], ARRAY(sa.BigInteger))),
+            c.name == sa.any_(sa.literal(list(names), ARRAY(sa.Text))),
+        )
         .group_by(pairs.c.dst, c.name, c.kind)
     )
