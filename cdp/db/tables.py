@@ -189,7 +189,7 @@ segment_memberships = sa.Table(
     sa.Column("profile_id", sa.BigInteger, primary_key=True),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("since", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
-    sa.Index("segment_memberships_profile", "profile_id"),
+    sa.Index("segment_memberships_profile", "profile_id", "slug"),
 )
 
 segment_checks = sa.Table(
