@@ -31,24 +31,10 @@ class EmbeddedPostgres:
         self._server: Any = None
 
     def start(self) -> EmbeddedPostgres:
-        """Start the server, or attach to one already running on the same data directory.
-
-        The wheel starts Postgres with options of its own choosing, so missing `libraries` are
-        written to the data directory's `postgresql.auto.conf` (``ALTER SYSTEM``) and the server
-        is restarted once to load them."""
+        """Start the server, or attach to one already running on the same data directory."""
         self._start()
-        missing = self._missing_libraries()
-        if missing:
-            log.info("restarting the embedded Postgres to load %s", ", ".join(missing))
-            wanted = sql.SQL(", ").join(map(sql.Literal, [*self._loaded(), *missing]))
-            with psycopg.connect(self.url(), autocommit=True) as conn:
-                conn.execute(
-                    sql.SQL("ALTER SYSTEM SET shared_preload_libraries = {}").format(wanted)
-                )
-            self.stop()
-            self._start()
-            if self._missing_libraries():
-                raise CdpError(f"the embedded Postgres did not load {', '.join(missing)}")
+        if self.libraries:
+            self._load_libraries()
         return self
 
     def _start(self) -> None:
@@ -62,19 +48,24 @@ class EmbeddedPostgres:
         except Exception as exc:
             raise CdpError(f"the embedded Postgres did not start: {exc}") from exc
 
-    def _missing_libraries(self) -> list[str]:
-        """Those of `libraries` the running server has not loaded."""
-        if not self.libraries:
-            return []
-        loaded = self._loaded()
-        return [x for x in self.libraries if x not in loaded]
-
-    def _loaded(self) -> list[str]:
-        """The running server's `shared_preload_libraries`."""
+    def _load_libraries(self) -> None:
+        """Make the running server load `libraries`. The wheel starts Postgres with options of
+        its own choosing, so missing ones are written to the data directory's
+        `postgresql.auto.conf` (``ALTER SYSTEM``) and the server is restarted once."""
         with psycopg.connect(self.url(), autocommit=True) as conn:
-            row = conn.execute("SHOW shared_preload_libraries").fetchone()
-        names = (x.strip().strip('"') for x in str(row[0] if row else "").split(","))
-        return [x for x in names if x]
+            loaded = _preloaded(conn)
+            missing = [x for x in self.libraries if x not in loaded]
+            if not missing:
+                return
+            wanted = sql.SQL(", ").join(map(sql.Literal, [*loaded, *missing]))
+            conn.execute(sql.SQL("ALTER SYSTEM SET shared_preload_libraries = {}").format(wanted))
+        log.info("restarting the embedded Postgres to load %s", ", ".join(missing))
+        self.stop()
+        self._start()
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            loaded = _preloaded(conn)
+        if any(x not in loaded for x in missing):
+            raise CdpError(f"the embedded Postgres did not load {', '.join(missing)}")
 
     def url(self, database: str = "postgres") -> str:
         """A ``postgresql://`` URL for `database` on this server."""
@@ -98,3 +89,10 @@ class EmbeddedPostgres:
         if self._server is not None:
             self._server._cleanup()
             self._server = None
+
+
+def _preloaded(conn: psycopg.Connection[Any]) -> list[str]:
+    """The server's `shared_preload_libraries`."""
+    row = conn.execute("SHOW shared_preload_libraries").fetchone()
+    names = (x.strip().strip('"') for x in str(row[0] if row else "").split(","))
+    return [x for x in names if x]
