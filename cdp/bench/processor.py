@@ -21,8 +21,8 @@ LOG_TAIL_BYTES = 3000
 
 def processor_env(settings: Settings, index: int = 0) -> dict[str, str]:
     """The environment of a processor child: the stack's addresses plus `settings`' topics,
-    consumer group, batch limits, deferral and PII encryption, which the bench sets per run. With `metrics_port` set,
-    processor `index` serves its metrics on `metrics_port + index`."""
+    consumer group, batch limits, deferral and PII encryption, which the bench sets per run.
+    With `metrics_port` set, processor `index` serves its metrics on `metrics_port + index`."""
     env = Supervisor(settings).child_env()
     topics = settings.topics
     env.update(

@@ -1,6 +1,6 @@
 """Where the processors' batch time went (`cdp_processor_step_seconds`) and how many events
-they deferred (`cdp_processor_deferred_events_total`, one per deferral), read once from their `/metrics` at the
-end of a throughput run."""
+they deferred (`cdp_processor_deferred_events_total`, one per deferral), read once from their
+`/metrics` at the end of a throughput run."""
 
 from __future__ import annotations
 
